@@ -1,0 +1,96 @@
+import Hummingbird
+
+/// `/v1/threads`: create (with initial messages), retrieve, modify, delete.
+struct ThreadsController {
+    let store: ObjectStore
+
+    func addRoutes(to group: RouterGroup<APIRequestContext>) {
+        group.post("threads", use: create)
+        group.get("threads/:thread_id", use: retrieve)
+        group.post("threads/:thread_id", use: modify)
+        group.delete("threads/:thread_id", use: delete)
+    }
+
+    static let fields: Set<String> = ["messages", "tool_resources", "metadata"]
+
+    /// A validated thread-create body: the thread and its first messages, not yet stored.
+    struct NewThread {
+        var thread: AssistantThread
+        var messages: [Message]
+    }
+
+    /// Validates a `CreateThreadRequest` (the body of create, or `thread` of create-and-run).
+    static func parse(_ body: JSONRequest, session: StoreSession?) throws -> NewThread {
+        try body.rejectUnknown(allowed: fields)
+        let now = unixNow()
+        var thread = AssistantThread(id: IDPrefix.thread.makeID(), created_at: now)
+        try body.toolResources().apply(to: &thread.tool_resources)
+        if thread.tool_resources == nil { thread.tool_resources = .object([:]) }
+        try body.metadata().apply(to: &thread.metadata)
+        var messages: [Message] = []
+        for (index, item) in (try body.array("messages").value ?? []).enumerated() {
+            let key = "messages[\(index)]"
+            guard case .object(let fields) = item else { throw body.typeError(key, expected: "an object", got: item) }
+            let inline = try JSONRequest(fields: fields, path: body.param(key) + ".").inlineMessage()
+            var message = Message(id: IDPrefix.message.makeID(), created_at: now, thread_id: thread.id, role: inline.role, content: inline.content)
+            message.attachments = inline.attachments
+            message.metadata = inline.metadata ?? [:]
+            messages.append(message)
+        }
+        return NewThread(thread: thread, messages: messages)
+    }
+
+    /// Stores a validated new thread; file references must exist.
+    static func insert(_ new: NewThread, session: StoreSession) async throws {
+        for message in new.messages {
+            try await MessagesController.checkFiles(of: message, session: session)
+        }
+        try await session.insert(new.thread)
+        for message in new.messages {
+            try await session.insert(message)
+        }
+    }
+
+    @Sendable func create(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let body = try await JSONRequest.parse(request, context: context)
+        let new = try Self.parse(body, session: nil)
+        try await store.write(project: context.project) { try await Self.insert(new, session: $0) }
+        return try .json(encoding: new.thread)
+    }
+
+    @Sendable func retrieve(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let id = try context.parameters.require("thread_id")
+        guard let body = try await store.read(project: context.project, { try await $0.body(.thread, id: id) }) else {
+            throw APIError.notFound("thread", id: id)
+        }
+        return .json(body)
+    }
+
+    @Sendable func modify(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let id = try context.parameters.require("thread_id")
+        let body = try await JSONRequest.parse(request, context: context)
+        try body.rejectUnknown(allowed: ["tool_resources", "metadata"])
+        let thread = try await store.write(project: context.project) { session in
+            var thread = try await session.require(AssistantThread.self, id: id)
+            try body.toolResources().apply(to: &thread.tool_resources)
+            try body.metadata().apply(to: &thread.metadata)
+            try await session.update(thread)
+            return thread
+        }
+        return try .json(encoding: thread)
+    }
+
+    /// Deletes the thread with its messages, runs and run steps.
+    @Sendable func delete(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let id = try context.parameters.require("thread_id")
+        let deleted = try await store.write(project: context.project) { session in
+            guard try await session.delete(.thread, id: id) else { return false }
+            try await session.deleteRunSteps(ofThread: id)
+            try await session.deleteChildren(.run, parentID: id)
+            try await session.deleteChildren(.message, parentID: id)
+            return true
+        }
+        guard deleted else { throw APIError.notFound("thread", id: id) }
+        return try .json(encoding: DeletionStatus(id: id, object: "thread.deleted"))
+    }
+}

@@ -1,0 +1,27 @@
+import Foundation
+
+/// Everything `assistants-server serve` is configured with (flags and `ASSISTANTS_*` variables).
+public struct ServerConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    public var databaseURL = "sqlite://data/assistants.sqlite"
+    public var dataDirectory = "data"
+    public var apiKeys = ProjectKeys()
+    public var allowUnauthenticated = false
+    /// The OpenAI-compatible chat-completions upstream, a base URL ending in `/v1`.
+    public var upstreamURL: String?
+    public var upstreamAPIKey: String?
+    /// An optional YAML or JSON file routing model names to upstreams.
+    public var modelsConfigPath: String?
+    /// How long a run may wait before it expires (the spec's examples: 10 minutes).
+    public var runExpirySeconds = 600
+    /// The largest file upload accepted.
+    public var maxUploadBytes = 512 * 1024 * 1024
+
+    public init() {}
+
+    /// Whether `host` only listens on this machine.
+    public var isLoopbackHost: Bool {
+        ["127.0.0.1", "localhost", "::1"].contains(host) || host.hasPrefix("127.")
+    }
+}

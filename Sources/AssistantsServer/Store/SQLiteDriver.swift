@@ -1,0 +1,66 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import SQLKit
+import SQLiteKit
+
+/// The embedded default: one SQLite file in WAL mode, one writer connection behind a lock
+/// and a few reader connections that run concurrently with it.
+public final class SQLiteDriver: DatabaseDriver {
+    public let dialect = DatabaseDialect.sqlite
+    private let writer: SQLiteConnection
+    private let readers: [SQLiteConnection]
+    private let nextReader = NIOLockedValueBox(0)
+    private let writeLock = AsyncLock()
+    private let logger: Logger
+
+    private init(writer: SQLiteConnection, readers: [SQLiteConnection], logger: Logger) {
+        self.writer = writer
+        self.readers = readers
+        self.logger = logger
+    }
+
+    /// Opens (creating if needed) the database file at `path`.
+    public static func open(path: String, readerCount: Int = 4, logger: Logger) async throws -> SQLiteDriver {
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        var sqlLogger = logger
+        sqlLogger.logLevel = .info
+        let writer = try await SQLiteConnection.open(storage: .file(path: path), logger: sqlLogger)
+        // WAL: readers never block the writer. synchronous=FULL: a commit is on disk before it is acknowledged.
+        for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA busy_timeout=10000"] {
+            _ = try await writer.query(pragma)
+        }
+        var readers: [SQLiteConnection] = []
+        for _ in 0..<max(1, readerCount) {
+            let reader = try await SQLiteConnection.open(storage: .file(path: path), logger: sqlLogger)
+            _ = try await reader.query("PRAGMA busy_timeout=10000")
+            readers.append(reader)
+        }
+        return SQLiteDriver(writer: writer, readers: readers, logger: logger)
+    }
+
+    public func withReader<T: Sendable>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
+        let index = nextReader.withLockedValue { value -> Int in
+            value = (value + 1) % readers.count
+            return value
+        }
+        return try await body(readers[index].sql(queryLogLevel: nil))
+    }
+
+    public func withTransaction<T: Sendable>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
+        try await writeLock.withLock {
+            try await transaction(on: writer.sql(queryLogLevel: nil), begin: "BEGIN IMMEDIATE", body)
+        }
+    }
+
+    public func shutdown() async {
+        for connection in readers + [writer] {
+            try? await connection.close()
+        }
+    }
+}

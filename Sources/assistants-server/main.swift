@@ -1,0 +1,63 @@
+import ArgumentParser
+import AssistantsServer
+import Foundation
+import Hummingbird
+import Logging
+
+/// The `assistants-server` command: `serve` (the default) runs the API server.
+@main
+struct AssistantsServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "assistants-server",
+        abstract: "An OpenAI Assistants API server for any OpenAI-compatible model upstream.",
+        subcommands: [Serve.self],
+        defaultSubcommand: Serve.self)
+}
+
+/// `serve`: flags win over the matching `ASSISTANTS_*` environment variables.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the API server.")
+
+    @Option(help: "Address to listen on (ASSISTANTS_HOST, default 127.0.0.1).") var host: String?
+    @Option(help: "Port to listen on (ASSISTANTS_PORT, default 8080).") var port: Int?
+    @Option(help: "sqlite://PATH or postgres://user:pass@host:port/db (ASSISTANTS_DATABASE_URL, default sqlite://data/assistants.sqlite).")
+    var databaseURL: String?
+    @Option(help: "Folder for uploaded file bytes (ASSISTANTS_DATA_DIR, default data).") var dataDir: String?
+    @Option(help: "YAML or JSON file routing model names to upstreams (ASSISTANTS_MODELS_CONFIG).") var modelsConfig: String?
+    @Flag(help: "Allow listening on a non-loopback address without API keys.") var allowUnauthenticated = false
+    @Option(help: "Log level: trace, debug, info, notice, warning, error (ASSISTANTS_LOG_LEVEL, default info).") var logLevel: String?
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        func setting(_ flag: String?, _ name: String) -> String? {
+            flag ?? environment[name].flatMap { $0.isEmpty ? nil : $0 }
+        }
+        var configuration = ServerConfiguration()
+        configuration.host = setting(host, "ASSISTANTS_HOST") ?? configuration.host
+        if let text = setting(port.map(String.init), "ASSISTANTS_PORT") {
+            guard let value = Int(text), (0...65535).contains(value) else { throw ValidationError("invalid port '\(text)'") }
+            configuration.port = value
+        }
+        configuration.databaseURL = setting(databaseURL, "ASSISTANTS_DATABASE_URL") ?? configuration.databaseURL
+        configuration.dataDirectory = setting(dataDir, "ASSISTANTS_DATA_DIR") ?? configuration.dataDirectory
+        configuration.modelsConfigPath = setting(modelsConfig, "ASSISTANTS_MODELS_CONFIG")
+        configuration.upstreamURL = setting(nil, "ASSISTANTS_UPSTREAM_URL")
+        configuration.upstreamAPIKey = setting(nil, "ASSISTANTS_UPSTREAM_API_KEY")
+        configuration.allowUnauthenticated = allowUnauthenticated
+        if let keys = setting(nil, "ASSISTANTS_API_KEYS") {
+            configuration.apiKeys = try ProjectKeys(parsing: keys)
+        }
+        if let text = setting(nil, "ASSISTANTS_RUN_EXPIRY_SECONDS") {
+            guard let value = Int(text), value > 0 else { throw ValidationError("invalid ASSISTANTS_RUN_EXPIRY_SECONDS '\(text)'") }
+            configuration.runExpirySeconds = value
+        }
+
+        var logger = Logger(label: "assistants-server")
+        let level = setting(logLevel, "ASSISTANTS_LOG_LEVEL") ?? "info"
+        guard let parsed = Logger.Level(rawValue: level) else { throw ValidationError("invalid log level '\(level)'") }
+        logger.logLevel = parsed
+
+        let app = try await buildApplication(configuration: configuration, logger: logger)
+        try await app.runService()
+    }
+}
