@@ -71,7 +71,7 @@ peak_rss_kb="$(proc_status_kb "$SERVER_PID" VmHWM)"
 after_rss_kb="$(proc_status_kb "$SERVER_PID" VmRSS)"
 
 status=0
-printf '\n== bench/crud.sh: wrk -t%s -c%s -d%s, SQLite, release build ==\n' "$WRK_THREADS" "$WRK_CONNECTIONS" "$WRK_DURATION"
+printf '\n== bench/crud.sh: wrk -t%s -c%s -d%s, SQLite, %s ==\n' "$WRK_THREADS" "$WRK_CONNECTIONS" "$WRK_DURATION" "$ASSISTANTS_SERVER_BIN"
 printf '%-34s %12s %10s %10s %10s %9s %9s\n' endpoint req/s p50 p99 requests non-2xx sock-err
 for name in get_assistant post_message; do
     f="$BENCH_TMP/$name.wrk"
@@ -93,7 +93,8 @@ if [ "$stored" != 1 ]; then
     status=1
 fi
 if [ "$status" -ne 0 ]; then
-    echo "FAIL: non-2xx responses or socket errors during the load (must be 0)"
+    echo "FAIL: non-2xx responses or socket errors during the load (must be 0); server log: $BENCH_TMP/server.log"
+    KEEP_TMP=1
 else
     echo "OK: 0 non-2xx responses, 0 socket errors"
 fi

@@ -7,14 +7,15 @@
 #   SERVER_ARGS             the server's arguments; @PORT@ and @DIR@ are replaced by the
 #                           port and the temp data dir (default below)
 #   SERVER_READY_TIMEOUT    seconds to wait for the server to answer (default 60)
+#   BENCH_LOG_LEVEL         the server's ASSISTANTS_LOG_LEVEL (default warning)
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BENCH_PY="${BENCH_PY:-/usr/bin/python3}"
 command -v "$BENCH_PY" >/dev/null 2>&1 || BENCH_PY=python3
 
-# How the server is started. SQLite in @DIR@, listening on 127.0.0.1:@PORT@,
-# no API keys. Keep in step with the server's command line.
-SERVER_ARGS="${SERVER_ARGS:---host 127.0.0.1 --port @PORT@ --database-url sqlite://@DIR@/assistants.sqlite --data-dir @DIR@}"
+# How the server is started (`assistants-server serve` flags): SQLite in @DIR@,
+# listening on 127.0.0.1:@PORT@; ASSISTANTS_API_KEYS is unset, so no API keys.
+SERVER_ARGS="${SERVER_ARGS:-serve --host 127.0.0.1 --port @PORT@ --database-url sqlite://@DIR@/assistants.sqlite --data-dir @DIR@}"
 
 SERVER_PID=""
 BENCH_TMP=""
@@ -88,7 +89,8 @@ start_server() {
     local -a args
     read -r -a args <<<"$args_str"
     log "starting $ASSISTANTS_SERVER_BIN ${args[*]} $*"
-    env "$@" "$ASSISTANTS_SERVER_BIN" "${args[@]}" >"$BENCH_TMP/server.log" 2>&1 &
+    env -u ASSISTANTS_API_KEYS -u ASSISTANTS_DATABASE_URL ASSISTANTS_LOG_LEVEL="${BENCH_LOG_LEVEL:-warning}" "$@" \
+        "$ASSISTANTS_SERVER_BIN" "${args[@]}" >"$BENCH_TMP/server.log" 2>&1 &
     SERVER_PID=$!
     BASE_URL="http://127.0.0.1:$SERVER_PORT"
     if ! wait_http "$BASE_URL/v1/assistants" "$SERVER_PID" server; then

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Hummingbird
 import Logging
 import ServiceLifecycle
@@ -15,17 +16,33 @@ public func buildApplication(
     }
     let store = try await ObjectStore.open(url: configuration.databaseURL, logger: logger)
     let blobs = try FileBlobs(dataDirectory: configuration.dataDirectory)
-    let router = buildRouter(configuration: configuration, store: store, blobs: blobs)
+    let models = try ModelRouter.load(
+        path: configuration.modelsConfigPath, defaultURL: configuration.upstreamURL, defaultAPIKey: configuration.upstreamAPIKey)
+    if !models.isConfigured {
+        logger.warning("no model upstream is configured (ASSISTANTS_UPSTREAM_URL): runs will fail until one is")
+    }
+    var httpConfiguration = HTTPClient.Configuration()
+    httpConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 256
+    httpConfiguration.timeout.connect = .seconds(10)
+    let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
+    let client = ChatCompletionsClient(
+        http: http, retry: .init(attempts: configuration.upstreamAttempts, baseDelay: configuration.upstreamRetryDelay), logger: logger)
+    let hub = RunEventHub()
+    let engine = RunEngine(
+        store: store, executor: RunExecutor(store: store, client: client, router: models, hub: hub, logger: logger),
+        hub: hub, logger: logger)
+    let router = buildRouter(configuration: configuration, store: store, blobs: blobs, engine: engine)
     var app = Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "assistants-server"),
         logger: logger)
-    app.addServices(StoreService(store: store))
+    // Shut down in reverse: the server stops taking requests, the engine drains, then the database closes.
+    app.addServices(ResourcesService(store: store, http: http), engine)
     return app
 }
 
 /// The routes: `/health` open, everything under `/v1` behind the API keys.
-func buildRouter(configuration: ServerConfiguration, store: ObjectStore, blobs: FileBlobs) -> Router<APIRequestContext> {
+func buildRouter(configuration: ServerConfiguration, store: ObjectStore, blobs: FileBlobs, engine: RunEngine) -> Router<APIRequestContext> {
     let router = Router(context: APIRequestContext.self)
     router.add(middleware: ErrorMiddleware())
     router.get("health") { _, _ in Response.json("{\"status\":\"ok\"}") }
@@ -34,15 +51,19 @@ func buildRouter(configuration: ServerConfiguration, store: ObjectStore, blobs: 
     ThreadsController(store: store).addRoutes(to: v1)
     MessagesController(store: store).addRoutes(to: v1)
     FilesController(store: store, blobs: blobs, maxUploadBytes: configuration.maxUploadBytes).addRoutes(to: v1)
+    RunsController(store: store, engine: engine, expirySeconds: configuration.runExpirySeconds).addRoutes(to: v1)
+    RunStepsController(store: store).addRoutes(to: v1)
     return router
 }
 
-/// Closes the database when the server shuts down.
-struct StoreService: Service {
+/// Closes the database and the upstream HTTP client when the server shuts down.
+struct ResourcesService: Service {
     let store: ObjectStore
+    let http: HTTPClient
 
     func run() async throws {
         try? await gracefulShutdown()
+        try? await http.shutdown()
         await store.shutdown()
     }
 }

@@ -15,6 +15,9 @@ public struct ServerConfiguration: Sendable {
     public var modelsConfigPath: String?
     /// How long a run may wait before it expires (the spec's examples: 10 minutes).
     public var runExpirySeconds = 600
+    /// Tries per model call on 429, 5xx and connection errors, and the first backoff delay (doubling).
+    public var upstreamAttempts = 3
+    public var upstreamRetryDelay: Duration = .milliseconds(500)
     /// The largest file upload accepted.
     public var maxUploadBytes = 512 * 1024 * 1024
 

@@ -17,7 +17,7 @@ struct MessagesController {
         let body = try await JSONRequest.parse(request, context: context)
         let inline = try body.inlineMessage()
         var message = Message(id: IDPrefix.message.makeID(), created_at: unixNow(), thread_id: threadID, role: inline.role, content: inline.content)
-        message.attachments = inline.attachments
+        message.attachments = inline.attachments ?? []
         message.metadata = inline.metadata ?? [:]
         try await store.write(project: context.project) { session in
             guard try await session.exists(.thread, id: threadID) else { throw APIError.notFound("thread", id: threadID) }

@@ -33,7 +33,7 @@ struct ThreadsController {
             guard case .object(let fields) = item else { throw body.typeError(key, expected: "an object", got: item) }
             let inline = try JSONRequest(fields: fields, path: body.param(key) + ".").inlineMessage()
             var message = Message(id: IDPrefix.message.makeID(), created_at: now, thread_id: thread.id, role: inline.role, content: inline.content)
-            message.attachments = inline.attachments
+            message.attachments = inline.attachments ?? []
             message.metadata = inline.metadata ?? [:]
             messages.append(message)
         }

@@ -27,6 +27,7 @@ public struct Message: Codable, Sendable {
         self.completed_at = created_at
         self.role = role
         self.content = content
+        self.attachments = []
         self.metadata = [:]
     }
 

@@ -38,7 +38,6 @@ public struct Run: Codable, Sendable {
     public var parallel_tool_calls: Bool
     @Nullable public var response_format: JSONValue?
     @Nullable public var reasoning_effort: String?
-    @Nullable public var tool_resources: JSONValue?
 
     public init(id: String, created_at: Int, thread_id: String, assistant_id: String, model: String, instructions: String) {
         self.id = id

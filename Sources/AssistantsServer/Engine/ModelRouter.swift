@@ -1,0 +1,80 @@
+import Foundation
+import Yams
+
+/// Where a model is served: an OpenAI-compatible base URL (ending in `/v1`), its key,
+/// the model's name there, and its context window in tokens.
+public struct UpstreamEndpoint: Sendable, Equatable {
+    public var baseURL: String
+    public var apiKey: String?
+    public var upstreamModel: String
+    public var contextWindow: Int
+
+    public static let defaultContextWindow = 128_000
+}
+
+/// Routes the model name of a run to its upstream: the models file's routes first (exact names,
+/// then the longest matching prefix), else the default upstream (`ASSISTANTS_UPSTREAM_URL`).
+public struct ModelRouter: Sendable {
+    /// One entry of the models file.
+    public struct Route: Codable, Sendable {
+        public var name: String?
+        public var prefix: String?
+        public var upstream_url: String?
+        public var api_key: String?
+        /// The name of an environment variable holding the key, so files need not hold secrets.
+        public var api_key_env: String?
+        public var upstream_model: String?
+        public var context_window: Int?
+    }
+
+    struct File: Codable {
+        var models: [Route]
+    }
+
+    public var routes: [Route]
+    public var defaultURL: String?
+    public var defaultAPIKey: String?
+
+    public init(routes: [Route] = [], defaultURL: String?, defaultAPIKey: String?) {
+        self.routes = routes
+        self.defaultURL = defaultURL
+        self.defaultAPIKey = defaultAPIKey
+    }
+
+    /// Reads a models file (YAML or JSON: JSON is YAML too).
+    public static func load(path: String?, defaultURL: String?, defaultAPIKey: String?) throws -> ModelRouter {
+        var router = ModelRouter(defaultURL: defaultURL, defaultAPIKey: defaultAPIKey)
+        guard let path else { return router }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ConfigurationError("cannot read the models file \(path)")
+        }
+        do {
+            router.routes = try YAMLDecoder().decode(File.self, from: text).models
+        } catch {
+            throw ConfigurationError("invalid models file \(path): \(error)")
+        }
+        for route in router.routes where route.name == nil && route.prefix == nil {
+            throw ConfigurationError("models file \(path): every entry needs a 'name' or a 'prefix'")
+        }
+        return router
+    }
+
+    /// Whether any upstream at all is configured.
+    public var isConfigured: Bool {
+        defaultURL != nil || routes.contains { $0.upstream_url != nil }
+    }
+
+    public func endpoint(for model: String) -> UpstreamEndpoint? {
+        let route = routes.first { $0.name == model }
+            ?? routes.filter { $0.prefix.map(model.hasPrefix) ?? false }.max { ($0.prefix?.count ?? 0) < ($1.prefix?.count ?? 0) }
+        guard let baseURL = route?.upstream_url ?? defaultURL else { return nil }
+        let key = route?.api_key
+            ?? route?.api_key_env.flatMap { ProcessInfo.processInfo.environment[$0] }
+            ?? (route?.upstream_url == nil ? defaultAPIKey : nil)
+        return UpstreamEndpoint(
+            baseURL: baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL,
+            apiKey: key,
+            upstreamModel: route?.upstream_model ?? model,
+            contextWindow: route?.context_window ?? UpstreamEndpoint.defaultContextWindow)
+    }
+}

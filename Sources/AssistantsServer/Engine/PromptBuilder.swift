@@ -1,0 +1,63 @@
+/// Builds the chat-completions `messages` of a model call: the run's instructions as the system
+/// prompt, the thread's messages (truncated per `truncation_strategy` and the token budgets),
+/// then this run's tool calls with their outputs.
+struct PromptBuilder {
+    /// The prompt, and whether it had to drop all but the newest message and still did not fit.
+    struct Prompt {
+        var messages: [JSONValue]
+        var estimatedTokens: Int
+        var overBudget: Bool
+    }
+
+    /// A rough token count: about four bytes of UTF-8 a token, plus a little for each message's framing.
+    static func estimateTokens(_ text: String) -> Int {
+        text.utf8.count / 4 + 4
+    }
+
+    static func build(run: Run, threadMessages: [Message], steps: [RunStep], contextWindow: Int) -> Prompt {
+        var system: [JSONValue] = []
+        var fixedTokens = 0
+        if !run.instructions.isEmpty {
+            system.append(["role": "system", "content": .string(run.instructions)])
+            fixedTokens += estimateTokens(run.instructions)
+        }
+        var toolMessages: [JSONValue] = []
+        for step in steps where step.type == "tool_calls" && step.status == .completed {
+            let calls = step.step_details["tool_calls"]?.arrayValue ?? []
+            let functionCalls = calls.filter { $0["type"]?.stringValue == "function" }
+            guard !functionCalls.isEmpty else { continue }
+            toolMessages.append([
+                "role": "assistant",
+                "content": .null,
+                "tool_calls": .array(functionCalls.map { call in
+                    ["id": call["id"] ?? "", "type": "function",
+                     "function": ["name": call["function"]?["name"] ?? "", "arguments": call["function"]?["arguments"] ?? "{}"]]
+                }),
+            ])
+            for call in functionCalls {
+                let output = call["function"]?["output"]?.stringValue ?? ""
+                toolMessages.append(["role": "tool", "tool_call_id": call["id"] ?? "", "content": .string(output)])
+                fixedTokens += estimateTokens(output) + estimateTokens(call["function"]?["arguments"]?.stringValue ?? "")
+            }
+        }
+
+        // The thread as the model sees it: finished messages only (not this run's reply in progress).
+        var history = threadMessages.filter { $0.status != .in_progress }
+        if run.truncation_strategy.type == "last_messages", let count = run.truncation_strategy.last_messages {
+            history = Array(history.suffix(max(count, 0)))
+        }
+        var budget = contextWindow - (run.max_completion_tokens ?? min(4096, contextWindow / 4))
+        if let maxPrompt = run.max_prompt_tokens { budget = min(budget, maxPrompt) }
+        var tokens = history.map { estimateTokens($0.plainText) }
+        var total = fixedTokens + tokens.reduce(0, +)
+        // `auto`: drop the oldest messages until the prompt fits, keeping at least the newest.
+        while total > budget && history.count > 1 {
+            total -= tokens.removeFirst()
+            history.removeFirst()
+        }
+        let chat: [JSONValue] = history.map { message in
+            ["role": .string(message.role), "content": .string(message.plainText)]
+        }
+        return Prompt(messages: system + chat + toolMessages, estimatedTokens: total, overBudget: total > budget)
+    }
+}

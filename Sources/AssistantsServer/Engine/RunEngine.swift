@@ -1,0 +1,177 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import ServiceLifecycle
+
+/// Runs assistants asynchronously. Each run that is ready gets a task; the database holds its
+/// progress at every step, so a restart resumes what a dead process left behind. As a service
+/// it also expires runs past `expires_at` and, on shutdown, lets model calls finish within a
+/// grace period before leaving the rest to be resumed.
+public final class RunEngine: Service, Sendable {
+    /// Why a run's task was stopped from outside.
+    enum Interruption: Sendable {
+        case cancel, expire, shutdown
+    }
+
+    private struct Entry {
+        var task: Task<Void, Never>?
+        var interruption: Interruption?
+    }
+
+    public let hub: RunEventHub
+    let store: ObjectStore
+    let executor: RunExecutor
+    let logger: Logger
+    let expiryInterval: Duration
+    let shutdownGracePeriod: Duration
+    private let entries = NIOLockedValueBox([String: Entry]())
+    private let accepting = NIOLockedValueBox(true)
+
+    init(store: ObjectStore, executor: RunExecutor, hub: RunEventHub, logger: Logger,
+         expiryInterval: Duration = .seconds(1), shutdownGracePeriod: Duration = .seconds(10)) {
+        self.store = store
+        self.executor = executor
+        self.hub = hub
+        self.logger = logger
+        self.expiryInterval = expiryInterval
+        self.shutdownGracePeriod = shutdownGracePeriod
+    }
+
+    var updates: RunUpdates { RunUpdates(store: store, hub: hub) }
+
+    /// Starts (or resumes) a queued run in the background.
+    public func schedule(runID: String, project: String) {
+        guard accepting.withLockedValue({ $0 }) else { return }
+        entries.withLockedValue { table in
+            guard table[runID]?.task == nil else { return }
+            table[runID] = Entry(task: nil, interruption: nil)
+            table[runID]?.task = Task { [self] in
+                await self.drive(runID: runID, project: project)
+            }
+        }
+    }
+
+    private func drive(runID: String, project: String) async {
+        do {
+            try await executor.execute(runID: runID, project: project)
+        } catch {
+            let interruption = entries.withLockedValue { $0[runID]?.interruption }
+            // The task is over; its cleanup must not be cancelled with it.
+            await Task { [self] in
+                await self.settle(runID: runID, project: project, error: error, interruption: interruption)
+            }.value
+        }
+        entries.withLockedValue { _ = $0.removeValue(forKey: runID) }
+    }
+
+    /// Ends a run whose turn threw: cancelled, expired, failed, or left for the next start.
+    private func settle(runID: String, project: String, error: any Error, interruption: Interruption?) async {
+        do {
+            switch interruption {
+            case .cancel?:
+                try await updates.end(runID, project: project, as: .cancelled)
+            case .expire?:
+                try await updates.end(runID, project: project, as: .expired)
+            case .shutdown?:
+                logger.info("run left for the next start", metadata: ["run_id": "\(runID)"])
+            case nil:
+                let lastError = (error as? UpstreamError)?.lastError
+                    ?? LastError(code: "server_error", message: "The run failed inside the server: \(error)")
+                logger.warning("run failed", metadata: ["run_id": "\(runID)", "error": "\(lastError.message)"])
+                try await updates.end(runID, project: project, as: .failed, error: lastError)
+            }
+        } catch {
+            logger.error("could not record the end of a run", metadata: ["run_id": "\(runID)", "error": "\(error)"])
+        }
+    }
+
+    /// Stops a run the client cancelled (already stored as `cancelling`): its task is cancelled,
+    /// or, when nothing runs it, it ends `cancelled` at once.
+    public func cancel(runID: String, project: String) async throws {
+        let running = interrupt(runID, .cancel)
+        if !running {
+            try await updates.end(runID, project: project, as: .cancelled)
+        }
+    }
+
+    /// Marks and cancels a run's task; false when no task runs it.
+    private func interrupt(_ runID: String, _ reason: Interruption) -> Bool {
+        let task = entries.withLockedValue { table -> Task<Void, Never>? in
+            guard table[runID]?.task != nil else { return nil }
+            table[runID]?.interruption = reason
+            return table[runID]?.task
+        }
+        task?.cancel()
+        return task != nil
+    }
+
+    /// Runs that a dead process left queued, in progress or cancelling are resumed or ended.
+    func recover() async throws {
+        for (project, run) in try await store.runs(withStatus: [.queued, .in_progress, .cancelling]) {
+            switch run.status {
+            case .cancelling:
+                try await updates.end(run.id, project: project, as: .cancelled)
+            case .in_progress:
+                // Whatever the dead process had half-written of its last turn is dropped; the turn runs again.
+                try await store.write(project: project) { session in
+                    for step in try await session.all(RunStep.self, parentID: run.id) where step.status == .in_progress {
+                        if let messageID = step.step_details["message_creation"]?["message_id"]?.stringValue {
+                            try await session.delete(.message, id: messageID)
+                        }
+                        try await session.delete(.runStep, id: step.id)
+                    }
+                }
+                logger.info("resuming run", metadata: ["run_id": "\(run.id)"])
+                schedule(runID: run.id, project: project)
+            default:
+                logger.info("resuming run", metadata: ["run_id": "\(run.id)"])
+                schedule(runID: run.id, project: project)
+            }
+        }
+    }
+
+    /// Expires every active run past its `expires_at`.
+    func expireOverdue() async throws {
+        let now = unixNow()
+        for (project, run) in try await store.runs(withStatus: Run.Status.active) {
+            guard let expiresAt = run.expires_at, expiresAt <= now else { continue }
+            if !interrupt(run.id, .expire) {
+                try await updates.end(run.id, project: project, as: .expired)
+            }
+        }
+    }
+
+    public func run() async throws {
+        do {
+            try await recover()
+        } catch {
+            logger.error("could not resume runs left by the last process", metadata: ["error": "\(error)"])
+        }
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await self.expireOverdue()
+                } catch {
+                    self.logger.error("run expiry failed", metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(for: self.expiryInterval)
+            }
+        }
+        await drain()
+    }
+
+    /// Shutdown: no new runs; in-flight turns get the grace period, then are left for the next start.
+    func drain() async {
+        accepting.withLockedValue { $0 = false }
+        let deadline = ContinuousClock.now + shutdownGracePeriod
+        while ContinuousClock.now < deadline, entries.withLockedValue({ !$0.isEmpty }) {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        let remaining = entries.withLockedValue { table in
+            table.keys.map { ($0, table[$0]?.task) }
+        }
+        for (runID, _) in remaining { _ = interrupt(runID, .shutdown) }
+        for (_, task) in remaining { await task?.value }
+    }
+}

@@ -1,0 +1,115 @@
+/// The objects one model turn creates as its output streams in: the assistant message and its
+/// message_creation step at the first text, the tool_calls step at the first tool call.
+/// Each is stored when created, and each fragment is published to the run's listeners.
+final class TurnState {
+    let run: Run
+    let project: String
+    let store: ObjectStore
+    let hub: RunEventHub
+    private(set) var message: Message?
+    private(set) var messageStep: RunStep?
+    private var toolCallsStep: RunStep?
+    private var sentFirstText = false
+    /// The text streamed so far.
+    private(set) var text = ""
+
+    init(run: Run, project: String, store: ObjectStore, hub: RunEventHub) {
+        self.run = run
+        self.project = project
+        self.store = store
+        self.hub = hub
+    }
+
+    func handle(_ delta: ChatDelta) async throws {
+        switch delta {
+        case .text(let chunk):
+            try await ensureMessage()
+            text += chunk
+            guard let message, hub.hasListeners(runID: run.id) else { return }
+            var part: JSONValue = ["value": .string(chunk)]
+            if !sentFirstText {
+                part = ["value": .string(chunk), "annotations": []]
+                sentFirstText = true
+            }
+            let event: JSONValue = [
+                "id": .string(message.id), "object": "thread.message.delta",
+                "delta": ["content": [["index": 0, "type": "text", "text": part]]],
+            ]
+            hub.publish(runID: run.id, RunEvent(name: "thread.message.delta", data: event.jsonString))
+        case .toolCall(let index, let id, let name, let arguments):
+            try await closeMessage()
+            let step = try await toolStep(calls: [])
+            guard hub.hasListeners(runID: run.id) else { return }
+            var call: JSONValue = ["index": .int(index), "type": "function", "function": ["arguments": .string(arguments)]]
+            if let id {
+                call = ["index": .int(index), "id": .string(id), "type": "function",
+                        "function": ["name": .string(name ?? ""), "arguments": .string(arguments), "output": .null]]
+            }
+            let event: JSONValue = [
+                "id": .string(step.id), "object": "thread.run.step.delta",
+                "delta": ["step_details": ["type": "tool_calls", "tool_calls": [call]]],
+            ]
+            hub.publish(runID: run.id, RunEvent(name: "thread.run.step.delta", data: event.jsonString))
+        }
+    }
+
+    /// Creates the assistant message and its step, if this turn has none yet.
+    func ensureMessage() async throws {
+        guard message == nil else { return }
+        let now = unixNow()
+        var message = Message(id: IDPrefix.message.makeID(), created_at: now, thread_id: run.thread_id, role: "assistant", content: [])
+        message.status = .in_progress
+        message.completed_at = nil
+        message.assistant_id = run.assistant_id
+        message.run_id = run.id
+        message.attachments = []
+        let step = RunStep(
+            id: IDPrefix.step.makeID(), created_at: now, run: run, type: "message_creation",
+            step_details: ["type": "message_creation", "message_creation": ["message_id": .string(message.id)]])
+        try await store.write(project: project) { session in
+            try await session.insert(step)
+            try await session.insert(message)
+        }
+        self.message = message
+        self.messageStep = step
+        hub.publish(runID: run.id, RunEvent(name: "thread.run.step.created", encoding: step))
+        hub.publish(runID: run.id, RunEvent(name: "thread.run.step.in_progress", encoding: step))
+        hub.publish(runID: run.id, RunEvent(name: "thread.message.created", encoding: message))
+        hub.publish(runID: run.id, RunEvent(name: "thread.message.in_progress", encoding: message))
+    }
+
+    /// Completes a message the model wrote before calling tools in the same turn.
+    func closeMessage() async throws {
+        guard var message, var step = messageStep, message.status == .in_progress else { return }
+        let now = unixNow()
+        message.content = [Message.textPart(text)]
+        message.status = .completed
+        message.completed_at = now
+        step.status = .completed
+        step.completed_at = now
+        step.usage = Usage()
+        let finishedMessage = message
+        let finishedStep = step
+        try await store.write(project: project) { session in
+            try await session.update(finishedMessage)
+            try await session.update(finishedStep)
+        }
+        self.message = finishedMessage
+        self.messageStep = finishedStep
+        hub.publish(runID: run.id, RunEvent(name: "thread.message.completed", encoding: finishedMessage))
+        hub.publish(runID: run.id, RunEvent(name: "thread.run.step.completed", encoding: finishedStep))
+    }
+
+    /// The turn's tool_calls step, created (and stored, and announced) on first use.
+    func toolStep(calls: [ToolCall]) async throws -> RunStep {
+        if let toolCallsStep { return toolCallsStep }
+        let step = RunStep(
+            id: IDPrefix.step.makeID(), created_at: unixNow(), run: run, type: "tool_calls",
+            step_details: ["type": "tool_calls", "tool_calls": []])
+        try await store.write(project: project) { try await $0.insert(step) }
+        toolCallsStep = step
+        hub.publish(runID: run.id, RunEvent(name: "thread.run.step.created", encoding: step))
+        hub.publish(runID: run.id, RunEvent(name: "thread.run.step.in_progress", encoding: step))
+        return step
+    }
+}

@@ -1,0 +1,220 @@
+import Hummingbird
+
+/// `/v1/threads/{thread_id}/runs` and `/v1/threads/runs`: create (optionally streamed),
+/// create-thread-and-run, list, retrieve, modify, cancel, submit_tool_outputs.
+struct RunsController {
+    let store: ObjectStore
+    let engine: RunEngine
+    let expirySeconds: Int
+
+    var hub: RunEventHub { engine.hub }
+
+    func addRoutes(to group: RouterGroup<APIRequestContext>) {
+        group.post("threads/runs", use: createThreadAndRun)
+        group.post("threads/:thread_id/runs", use: create)
+        group.get("threads/:thread_id/runs", use: list)
+        group.get("threads/:thread_id/runs/:run_id", use: retrieve)
+        group.post("threads/:thread_id/runs/:run_id", use: modify)
+        group.post("threads/:thread_id/runs/:run_id/cancel", use: cancel)
+        group.post("threads/:thread_id/runs/:run_id/submit_tool_outputs", use: submitToolOutputs)
+    }
+
+    @Sendable func create(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let threadID = try context.parameters.require("thread_id")
+        let body = try await JSONRequest.parse(request, context: context)
+        try body.rejectUnknown(allowed: RunRequest.createFields)
+        let runRequest = try RunRequest(body, version: context.apiVersion)
+        var additional: [(role: String, content: [JSONValue], attachments: [JSONValue]?, metadata: [String: String]?)] = []
+        for (index, item) in (try body.array("additional_messages").value ?? []).enumerated() {
+            guard case .object(let fields) = item else {
+                throw body.typeError("additional_messages[\(index)]", expected: "an object", got: item)
+            }
+            additional.append(try JSONRequest(fields: fields, path: "additional_messages[\(index)].").inlineMessage())
+        }
+        let run = try await store.write(project: context.project) { session -> Run in
+            guard try await session.exists(.thread, id: threadID) else { throw APIError.notFound("thread", id: threadID) }
+            let assistant = try await session.require(Assistant.self, id: runRequest.assistantID)
+            if let active = try await session.activeRunID(threadID: threadID) {
+                throw APIError.invalidRequest("Thread \(threadID) already has an active run \(active).")
+            }
+            let run = try runRequest.makeRun(assistant: assistant, threadID: threadID, expirySeconds: expirySeconds)
+            for inline in additional {
+                var message = Message(id: IDPrefix.message.makeID(), created_at: run.created_at, thread_id: threadID,
+                                      role: inline.role, content: inline.content)
+                message.attachments = inline.attachments ?? []
+                message.metadata = inline.metadata ?? [:]
+                try await MessagesController.checkFiles(of: message, session: session)
+                try await session.insert(message)
+            }
+            try await session.insert(run)
+            return run
+        }
+        return start(run, project: context.project, stream: runRequest.stream)
+    }
+
+    @Sendable func createThreadAndRun(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let body = try await JSONRequest.parse(request, context: context)
+        try body.rejectUnknown(allowed: RunRequest.createAndRunFields)
+        let runRequest = try RunRequest(body, version: context.apiVersion)
+        var new = try ThreadsController.parse(try body.object("thread").value ?? JSONRequest(fields: [:], path: "thread."), session: nil)
+        if let resources = try body.toolResources().value { new.thread.tool_resources = resources }
+        let run = try await store.write(project: context.project) { session -> Run in
+            let assistant = try await session.require(Assistant.self, id: runRequest.assistantID)
+            let run = try runRequest.makeRun(assistant: assistant, threadID: new.thread.id, expirySeconds: expirySeconds)
+            try await ThreadsController.insert(new, session: session)
+            try await session.insert(run)
+            return run
+        }
+        return start(run, project: context.project, stream: runRequest.stream,
+                     leading: [RunEvent(name: "thread.created", encoding: new.thread)])
+    }
+
+    /// Hands a stored queued run to the engine; with `stream`, answers with its events.
+    private func start(_ run: Run, project: String, stream: Bool, leading: [RunEvent] = []) -> Response {
+        let events = stream ? hub.subscribe(runID: run.id) : nil
+        hub.publish(runID: run.id, RunEvent(name: "thread.run.created", encoding: run))
+        hub.publish(runID: run.id, RunEvent(name: "thread.run.queued", encoding: run))
+        engine.schedule(runID: run.id, project: project)
+        if let events {
+            return EventStreamResponse.make(leading: leading, events: events)
+        }
+        return .json((try? JSONCoding.string(run)) ?? "{}")
+    }
+
+    @Sendable func list(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let threadID = try context.parameters.require("thread_id")
+        let page = try ListQuery.page(from: request)
+        let result = try await store.read(project: context.project) { session in
+            guard try await session.exists(.thread, id: threadID) else { throw APIError.notFound("thread", id: threadID) }
+            return try await session.list(.run, parentID: threadID, page: page)
+        }
+        return .json(result.json)
+    }
+
+    @Sendable func retrieve(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let (threadID, runID) = try ids(context)
+        let run = try await store.read(project: context.project) { try await Self.find(runID, in: threadID, session: $0) }
+        return try .json(encoding: run)
+    }
+
+    @Sendable func modify(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let (threadID, runID) = try ids(context)
+        let body = try await JSONRequest.parse(request, context: context)
+        try body.rejectUnknown(allowed: ["metadata"])
+        let metadata = try body.metadata()
+        let run = try await store.write(project: context.project) { session in
+            var run = try await Self.find(runID, in: threadID, session: session)
+            metadata.apply(to: &run.metadata)
+            try await session.update(run)
+            return run
+        }
+        return try .json(encoding: run)
+    }
+
+    @Sendable func cancel(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let (threadID, runID) = try ids(context)
+        let run = try await store.write(project: context.project) { session in
+            var run = try await Self.find(runID, in: threadID, session: session)
+            guard [.queued, .in_progress, .requires_action].contains(run.status) else {
+                throw APIError.invalidRequest("Cannot cancel run with status '\(run.status.rawValue)'.")
+            }
+            run.status = .cancelling
+            try await session.update(run)
+            return run
+        }
+        hub.publish(runID: run.id, RunEvent(name: "thread.run.cancelling", encoding: run))
+        try await engine.cancel(runID: run.id, project: context.project)
+        return try .json(encoding: run)
+    }
+
+    @Sendable func submitToolOutputs(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let (threadID, runID) = try ids(context)
+        let body = try await JSONRequest.parse(request, context: context)
+        try body.rejectUnknown(allowed: ["tool_outputs", "stream"])
+        let stream = try body.bool("stream").value ?? false
+        let items = try body.required(body.array("tool_outputs"), "tool_outputs")
+        var outputs: [(id: String, output: String)] = []
+        for (index, item) in items.enumerated() {
+            guard case .object(let fields) = item else { throw body.typeError("tool_outputs[\(index)]", expected: "an object", got: item) }
+            let entry = JSONRequest(fields: fields, path: "tool_outputs[\(index)].")
+            try entry.rejectUnknown(allowed: ["tool_call_id", "output"])
+            let id = try entry.required(entry.string("tool_call_id"), "tool_call_id")
+            let output = try entry.string("output", maxLength: 512_000).value ?? ""
+            outputs.append((id, output))
+        }
+        let events = stream ? hub.subscribe(runID: runID) : nil
+        let (run, step) = try await store.write(project: context.project) { session -> (Run, RunStep) in
+            var run = try await Self.find(runID, in: threadID, session: session)
+            guard run.status == .requires_action, let pending = run.required_action?.submit_tool_outputs.tool_calls else {
+                throw APIError.invalidRequest(
+                    "Runs in status \"\(run.status.rawValue)\" do not accept tool outputs.", code: nil)
+            }
+            let step = try await Self.recordOutputs(outputs, pending: pending, run: run, session: session)
+            run.status = .queued
+            run.required_action = nil
+            try await session.update(run)
+            return (run, step)
+        }
+        hub.publish(runID: run.id, RunEvent(name: "thread.run.step.completed", encoding: step))
+        hub.publish(runID: run.id, RunEvent(name: "thread.run.queued", encoding: run))
+        engine.schedule(runID: run.id, project: context.project)
+        if let events {
+            return EventStreamResponse.make(events: events)
+        }
+        return try .json(encoding: run)
+    }
+
+    /// Checks that the outputs answer exactly the pending calls and completes the tool_calls step with them.
+    static func recordOutputs(_ outputs: [(id: String, output: String)], pending: [ToolCall], run: Run, session: StoreSession) async throws -> RunStep {
+        let pendingIDs = Set(pending.map(\.id))
+        var byID: [String: String] = [:]
+        for (index, output) in outputs.enumerated() {
+            guard pendingIDs.contains(output.id) else {
+                throw APIError.invalidRequest("Invalid 'tool_outputs[\(index)].tool_call_id': no pending tool call has id '\(output.id)'.",
+                                              param: "tool_outputs[\(index)].tool_call_id")
+            }
+            guard byID[output.id] == nil else {
+                throw APIError.invalidRequest("Duplicate output for tool call '\(output.id)'.", param: "tool_outputs[\(index)].tool_call_id")
+            }
+            byID[output.id] = output.output
+        }
+        let missing = pending.map(\.id).filter { byID[$0] == nil }
+        guard missing.isEmpty else {
+            throw APIError.invalidRequest(
+                "Expected tool outputs for call_ids \(pending.map(\.id)), got \(outputs.map(\.id)). Missing: \(missing).", param: "tool_outputs")
+        }
+        let steps = try await session.all(RunStep.self, parentID: run.id)
+        guard var step = steps.last(where: { $0.type == "tool_calls" && $0.status == .in_progress }) else {
+            throw APIError.server("The run's tool_calls step is missing.")
+        }
+        let calls = step.step_details["tool_calls"]?.arrayValue ?? []
+        step.step_details = ["type": "tool_calls", "tool_calls": .array(calls.map { call in
+            guard case .object(var fields) = call, let id = call["id"]?.stringValue, case .object(var function)? = fields["function"] else { return call }
+            function["output"] = byID[id].map { .string($0) } ?? .null
+            fields["function"] = .object(function)
+            return .object(fields)
+        })]
+        step.status = .completed
+        step.completed_at = unixNow()
+        // The step's usage: what the run used beyond its steps that already carry theirs.
+        let counted = steps.compactMap(\.usage).reduce(Usage(), +)
+        let total = run.usage ?? Usage()
+        step.usage = Usage(prompt_tokens: max(0, total.prompt_tokens - counted.prompt_tokens),
+                           completion_tokens: max(0, total.completion_tokens - counted.completion_tokens))
+        try await session.update(step)
+        return step
+    }
+
+    private func ids(_ context: APIRequestContext) throws -> (String, String) {
+        (try context.parameters.require("thread_id"), try context.parameters.require("run_id"))
+    }
+
+    /// The run, if it exists on that thread; else the 404 for the thread or the run.
+    static func find(_ runID: String, in threadID: String, session: StoreSession) async throws -> Run {
+        guard try await session.exists(.thread, id: threadID) else { throw APIError.notFound("thread", id: threadID) }
+        guard let run = try await session.get(Run.self, id: runID), run.thread_id == threadID else {
+            throw APIError.notFound("run", id: runID)
+        }
+        return run
+    }
+}
