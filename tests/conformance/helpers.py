@@ -260,3 +260,24 @@ def make_assistant(client: openai.OpenAI, **kw):
     kw.setdefault("model", MODEL)
     kw.setdefault("instructions", "You are a conformance test assistant.")
     return client.beta.assistants.create(**kw)
+
+
+def new_thread_with_marker(client: openai.OpenAI, text: str = "Hello", prefix: str = "run"):
+    """A thread with one user message that carries a unique marker; returns (thread, marker)."""
+    mk = marker(prefix)
+    t = client.beta.threads.create(messages=[{"role": "user", "content": f"{text} [{mk}]"}])
+    return t, mk
+
+
+def collapse(names: Iterable[str]) -> list:
+    """Event names with runs of the same delta event collapsed to one."""
+    out = []
+    for n in names:
+        if out and n == out[-1] and n.endswith(".delta"):
+            continue
+        out.append(n)
+    return out
+
+
+def tool_messages(body: dict) -> list:
+    return [m for m in body.get("messages", []) if m.get("role") == "tool"]

@@ -28,7 +28,7 @@ def test_missing_and_wrong_keys_are_401(two):
     _assert_401(httpx.get(base + "/assistants"))
     _assert_401(httpx.get(base + "/assistants", headers={"Authorization": "Bearer sk-wrong"}))
     _assert_401(httpx.get(base + "/assistants", headers={"Authorization": f"Basic {a.key}"}))
-    _assert_401(httpx.get(base + "/assistants", headers={"Authorization": "Bearer "}))
+    _assert_401(httpx.get(base + "/assistants", headers={"Authorization": "Bearer"}))
     _assert_401(httpx.post(base + "/files", files={"file": ("a", b"a")}, data={"purpose": "assistants"}))
     _assert_401(httpx.get(base + "/files/file-x/content"))
     with expect_error(openai.AuthenticationError, code="invalid_api_key"):

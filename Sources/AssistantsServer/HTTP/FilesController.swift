@@ -22,8 +22,8 @@ struct FilesController {
         do {
             let upload = try await MultipartUpload.read(request, to: temporary, maxBytes: maxUploadBytes)
             let form = JSONRequest(fields: upload.fields.mapValues { .string($0) })
-            try form.rejectUnknown(allowed: ["file", "purpose", "expires_after[anchor]", "expires_after[seconds]"])
             guard upload.sawFile else { throw form.missing("file") }
+            try form.rejectUnknown(allowed: ["file", "purpose", "expires_after[anchor]", "expires_after[seconds]"])
             let purpose = try form.required(form.string("purpose", allowed: Self.purposes), "purpose")
             let now = unixNow()
             var file = OpenAIFile(id: IDPrefix.file.makeID(), bytes: upload.byteCount, created_at: now,

@@ -191,12 +191,14 @@ struct JSONRequest {
                         param: param(key), code: "string_above_max_length")
                 }
                 guard case .string(let text) = entry else {
-                    throw typeError(key + "." + name, expected: "a string", got: entry)
+                    throw APIError.invalidRequest(
+                        "Invalid type for '\(param(key)).\(name)': expected a string, but got \(entry.typeDescription) instead.",
+                        param: param(key), code: "invalid_type")
                 }
                 if text.count > 512 {
                     throw APIError.invalidRequest(
                         "Invalid '\(param(key)).\(name)': string too long. Expected a string with maximum length 512, but got a string with length \(text.count) instead.",
-                        param: param(key) + "." + name, code: "string_above_max_length")
+                        param: param(key), code: "string_above_max_length")
                 }
                 result[name] = text
             }

@@ -32,15 +32,13 @@ enum Migrations {
     }
 
     static func apply(on driver: any DatabaseDriver) async throws {
-        try await driver.withTransaction { database in
-            try await database.raw("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)").run()
-        }
         for migration in all(dialect: driver.dialect) {
             try await driver.withTransaction { database in
                 if driver.dialect == .postgres {
                     // Several servers may start at once against one database: one migrates, the others wait.
                     try await database.raw("SELECT pg_advisory_xact_lock(4242)").run()
                 }
+                try await database.raw("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)").run()
                 let done = try await database.raw("SELECT version FROM schema_migrations WHERE version = \(bind: migration.version)").first()
                 guard done == nil else { return }
                 for statement in migration.statements {

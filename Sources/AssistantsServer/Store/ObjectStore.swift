@@ -21,7 +21,12 @@ public final class ObjectStore: Sendable {
         } else {
             throw ConfigurationError("unsupported database URL '\(url)': use sqlite://PATH or postgres://user:pass@host:port/db")
         }
-        try await Migrations.apply(on: driver)
+        do {
+            try await Migrations.apply(on: driver)
+        } catch {
+            await driver.shutdown()
+            throw error
+        }
         return ObjectStore(driver: driver)
     }
 

@@ -31,15 +31,25 @@ public final class SQLiteDriver: DatabaseDriver {
         var sqlLogger = logger
         sqlLogger.logLevel = .info
         let writer = try await SQLiteConnection.open(storage: .file(path: path), logger: sqlLogger)
-        // WAL: readers never block the writer. synchronous=FULL: a commit is on disk before it is acknowledged.
-        for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA busy_timeout=10000"] {
-            _ = try await writer.query(pragma)
+        do {
+            // WAL: readers never block the writer. synchronous=FULL: a commit is on disk before it is acknowledged.
+            for pragma in ["PRAGMA busy_timeout=10000", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL"] {
+                _ = try await writer.query(pragma)
+            }
+        } catch {
+            try? await writer.close()
+            throw error
         }
         var readers: [SQLiteConnection] = []
-        for _ in 0..<max(1, readerCount) {
-            let reader = try await SQLiteConnection.open(storage: .file(path: path), logger: sqlLogger)
-            _ = try await reader.query("PRAGMA busy_timeout=10000")
-            readers.append(reader)
+        do {
+            for _ in 0..<max(1, readerCount) {
+                let reader = try await SQLiteConnection.open(storage: .file(path: path), logger: sqlLogger)
+                readers.append(reader)
+                _ = try await reader.query("PRAGMA busy_timeout=10000")
+            }
+        } catch {
+            for connection in readers + [writer] { try? await connection.close() }
+            throw error
         }
         return SQLiteDriver(writer: writer, readers: readers, logger: logger)
     }

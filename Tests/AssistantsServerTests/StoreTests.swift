@@ -1,0 +1,164 @@
+import Foundation
+import Testing
+@testable import AssistantsServer
+
+/// The store, against SQLite and (when configured) PostgreSQL: the same suite for both.
+@Suite struct StoreTests {
+    static let databases = TestSupport.databases
+
+    func withStore(_ url: String, _ body: (ObjectStore) async throws -> Void) async throws {
+        let store = try await ObjectStore.open(url: url, logger: TestSupport.logger)
+        do {
+            try await body(store)
+        } catch {
+            await store.shutdown()
+            throw error
+        }
+        await store.shutdown()
+    }
+
+    @Test(arguments: databases)
+    func insertGetUpdateDelete(database: String) async throws {
+        try await withStore(TestSupport.databaseURL(database)) { store async throws in
+            let project = TestSupport.uniqueProject()
+            var assistant = Assistant(id: IDPrefix.assistant.makeID(), created_at: unixNow(), model: "m")
+            assistant.name = "first"
+            try await store.write(project: project) { try await $0.insert(assistant) }
+            let loaded = try await store.read(project: project) { try await $0.get(Assistant.self, id: assistant.id) }
+            #expect(loaded?.name == "first")
+            #expect(loaded?.model == "m")
+
+            assistant.name = nil
+            try await store.write(project: project) { try await $0.update(assistant) }
+            let body = try await store.read(project: project) { try await $0.body(.assistant, id: assistant.id) }
+            #expect(body?.contains("\"name\":null") == true)
+
+            let deleted = try await store.write(project: project) { try await $0.delete(.assistant, id: assistant.id) }
+            #expect(deleted)
+            let again = try await store.write(project: project) { try await $0.delete(.assistant, id: assistant.id) }
+            #expect(!again)
+            #expect(try await store.read(project: project) { try await $0.get(Assistant.self, id: assistant.id) } == nil)
+        }
+    }
+
+    @Test(arguments: databases)
+    func projectsDoNotSeeEachOther(database: String) async throws {
+        try await withStore(TestSupport.databaseURL(database)) { store async throws in
+            let (a, b) = (TestSupport.uniqueProject(), TestSupport.uniqueProject())
+            let thread = AssistantThread(id: IDPrefix.thread.makeID(), created_at: unixNow())
+            try await store.write(project: a) { try await $0.insert(thread) }
+            #expect(try await store.read(project: b) { try await $0.get(AssistantThread.self, id: thread.id) } == nil)
+            #expect(try await store.write(project: b) { try await $0.delete(.thread, id: thread.id) } == false)
+            let page = try await store.read(project: b) { try await $0.list(.thread, page: PageRequest()) }
+            #expect(page.ids.isEmpty)
+            #expect(try await store.read(project: a) { try await $0.exists(.thread, id: thread.id) })
+        }
+    }
+
+    @Test(arguments: databases)
+    func listsPageInCreationOrderWithinOneSecond(database: String) async throws {
+        try await withStore(TestSupport.databaseURL(database)) { store async throws in
+            let project = TestSupport.uniqueProject()
+            let thread = AssistantThread(id: IDPrefix.thread.makeID(), created_at: 1000)
+            var ids: [String] = []
+            try await store.write(project: project) { session in
+                try await session.insert(thread)
+                for index in 0..<9 {
+                    let message = Message(id: IDPrefix.message.makeID(), created_at: 1000, thread_id: thread.id, role: "user",
+                                          content: [Message.textPart("\(index)")])
+                    try await session.insert(message)
+                    ids.append(message.id)
+                }
+            }
+            // Ascending walk with after.
+            var walked: [String] = []
+            var after: String?
+            for _ in 0..<10 {
+                let page = try await store.read(project: project) {
+                    try await $0.list(.message, parentID: thread.id, page: PageRequest(limit: 4, ascending: true, after: after))
+                }
+                walked += page.ids
+                after = page.ids.last
+                if !page.hasMore { break }
+            }
+            #expect(walked == ids)
+            // Descending default, and a page after the last id is empty.
+            let descending = try await store.read(project: project) {
+                try await $0.list(.message, parentID: thread.id, page: PageRequest(limit: 100))
+            }
+            #expect(descending.ids == ids.reversed())
+            #expect(!descending.hasMore)
+            let empty = try await store.read(project: project) {
+                try await $0.list(.message, parentID: thread.id, page: PageRequest(limit: 5, after: ids.first))
+            }
+            #expect(empty.ids.isEmpty && !empty.hasMore)
+            // before: the items just before the cursor, in the requested order.
+            let before = try await store.read(project: project) {
+                try await $0.list(.message, parentID: thread.id, page: PageRequest(limit: 2, ascending: true, before: ids[5]))
+            }
+            #expect(before.ids == [ids[3], ids[4]])
+            #expect(before.hasMore)
+        }
+    }
+
+    @Test(arguments: databases)
+    func transactionsRollBackAsAWhole(database: String) async throws {
+        struct Boom: Error {}
+        try await withStore(TestSupport.databaseURL(database)) { store async throws in
+            let project = TestSupport.uniqueProject()
+            let assistant = Assistant(id: IDPrefix.assistant.makeID(), created_at: unixNow(), model: "m")
+            await #expect(throws: Boom.self) {
+                try await store.write(project: project) { session in
+                    try await session.insert(assistant)
+                    throw Boom()
+                }
+            }
+            #expect(try await store.read(project: project) { try await $0.get(Assistant.self, id: assistant.id) } == nil)
+        }
+    }
+
+    @Test(arguments: databases)
+    func activeRunsAndCascades(database: String) async throws {
+        try await withStore(TestSupport.databaseURL(database)) { store async throws in
+            let project = TestSupport.uniqueProject()
+            let thread = AssistantThread(id: IDPrefix.thread.makeID(), created_at: unixNow())
+            var run = Run(id: IDPrefix.run.makeID(), created_at: unixNow(), thread_id: thread.id, assistant_id: "asst_x", model: "m", instructions: "")
+            let step = RunStep(id: IDPrefix.step.makeID(), created_at: unixNow(), run: run, type: "tool_calls", step_details: ["type": "tool_calls", "tool_calls": []])
+            try await store.write(project: project) { session in
+                try await session.insert(thread)
+                try await session.insert(run)
+                try await session.insert(step)
+            }
+            #expect(try await store.read(project: project) { try await $0.activeRunID(threadID: thread.id) } == run.id)
+            let pending = try await store.runs(withStatus: [.queued])
+            #expect(pending.contains { $0.run.id == run.id && $0.project == project })
+            run.status = .completed
+            try await store.write(project: project) { try await $0.update(run) }
+            #expect(try await store.read(project: project) { try await $0.activeRunID(threadID: thread.id) } == nil)
+            try await store.write(project: project) { session in
+                try await session.deleteRunSteps(ofThread: thread.id)
+                try await session.deleteChildren(.run, parentID: thread.id)
+            }
+            #expect(try await store.read(project: project) { try await $0.get(RunStep.self, id: step.id) } == nil)
+            #expect(try await store.read(project: project) { try await $0.get(Run.self, id: run.id) } == nil)
+        }
+    }
+
+    @Test func sqliteKeepsWritesAcrossReopen() async throws {
+        let url = TestSupport.databaseURL("sqlite")
+        let project = TestSupport.uniqueProject()
+        let assistant = Assistant(id: IDPrefix.assistant.makeID(), created_at: unixNow(), model: "m")
+        try await withStore(url) { store async throws in
+            try await store.write(project: project) { try await $0.insert(assistant) }
+        }
+        try await withStore(url) { store async throws in
+            #expect(try await store.read(project: project) { try await $0.get(Assistant.self, id: assistant.id) }?.id == assistant.id)
+        }
+    }
+
+    @Test func unknownDatabaseURLIsRejected() async throws {
+        await #expect(throws: ConfigurationError.self) {
+            _ = try await ObjectStore.open(url: "mysql://x", logger: TestSupport.logger)
+        }
+    }
+}
