@@ -8,8 +8,9 @@
 #   poppler-utils  pdftotext, for file search over PDFs
 #   wrk            bench/crud.sh
 #   curl           bench scripts
+#   zlib1g-dev     ZIPFoundation (reading .docx files) links zlib
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 "$ROOT/scripts/apt-install.sh" \
-    python3-venv postgresql bubblewrap poppler-utils wrk curl
+    python3-venv postgresql bubblewrap poppler-utils wrk curl zlib1g-dev

@@ -27,32 +27,46 @@ public func buildApplication(
     let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
     let client = ChatCompletionsClient(
         http: http, retry: .init(attempts: configuration.upstreamAttempts, baseDelay: configuration.upstreamRetryDelay), logger: logger)
+    let embedder = configuration.embeddingModel.flatMap { model in
+        models.endpoint(for: model).map { Embedder(http: http, endpoint: $0) }
+    }
+    let ingestion = IngestionService(store: store, blobs: blobs, embedder: embedder, logger: logger)
+    let retrieval = Retrieval(library: VectorStoreLibrary(ingestion: ingestion), search: FileSearch(store: store, embedder: embedder))
     let hub = RunEventHub()
-    let engine = RunEngine(
-        store: store, executor: RunExecutor(store: store, client: client, router: models, hub: hub, logger: logger),
-        hub: hub, logger: logger)
-    let router = buildRouter(configuration: configuration, store: store, blobs: blobs, engine: engine)
+    let executor = RunExecutor(
+        store: store, client: client, router: models, hub: hub, fileSearch: FileSearchTool(search: retrieval.search), logger: logger)
+    let engine = RunEngine(store: store, executor: executor, hub: hub, logger: logger)
+    let router = buildRouter(configuration: configuration, store: store, blobs: blobs, engine: engine, retrieval: retrieval)
     var app = Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "assistants-server"),
         logger: logger)
     // Shut down in reverse: the server stops taking requests, the engine drains, then the database closes.
-    app.addServices(ResourcesService(store: store, http: http), engine)
+    app.addServices(ResourcesService(store: store, http: http), ingestion, engine)
     return app
 }
 
 /// The routes: `/health` open, everything under `/v1` behind the API keys.
-func buildRouter(configuration: ServerConfiguration, store: ObjectStore, blobs: FileBlobs, engine: RunEngine) -> Router<APIRequestContext> {
+/// The file_search parts the routes need: attaching files to stores, and searching them.
+struct Retrieval {
+    let library: VectorStoreLibrary
+    let search: FileSearch
+}
+
+func buildRouter(configuration: ServerConfiguration, store: ObjectStore, blobs: FileBlobs, engine: RunEngine,
+                 retrieval: Retrieval) -> Router<APIRequestContext> {
     let router = Router(context: APIRequestContext.self)
     router.add(middleware: ErrorMiddleware())
     router.get("health") { _, _ in Response.json("{\"status\":\"ok\"}") }
     let v1 = router.group("v1").add(middleware: AuthMiddleware(keys: configuration.apiKeys))
-    AssistantsController(store: store).addRoutes(to: v1)
-    ThreadsController(store: store).addRoutes(to: v1)
-    MessagesController(store: store).addRoutes(to: v1)
+    AssistantsController(store: store, library: retrieval.library).addRoutes(to: v1)
+    ThreadsController(store: store, library: retrieval.library).addRoutes(to: v1)
+    MessagesController(store: store, library: retrieval.library).addRoutes(to: v1)
     FilesController(store: store, blobs: blobs, maxUploadBytes: configuration.maxUploadBytes).addRoutes(to: v1)
-    RunsController(store: store, engine: engine, expirySeconds: configuration.runExpirySeconds).addRoutes(to: v1)
+    RunsController(store: store, library: retrieval.library, engine: engine, expirySeconds: configuration.runExpirySeconds).addRoutes(to: v1)
     RunStepsController(store: store).addRoutes(to: v1)
+    VectorStoresController(store: store, library: retrieval.library, search: retrieval.search).addRoutes(to: v1)
+    VectorStoreFilesController(store: store, library: retrieval.library).addRoutes(to: v1)
     return router
 }
 

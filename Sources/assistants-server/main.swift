@@ -43,6 +43,7 @@ struct Serve: AsyncParsableCommand {
         configuration.modelsConfigPath = setting(modelsConfig, "ASSISTANTS_MODELS_CONFIG")
         configuration.upstreamURL = setting(nil, "ASSISTANTS_UPSTREAM_URL")
         configuration.upstreamAPIKey = setting(nil, "ASSISTANTS_UPSTREAM_API_KEY")
+        configuration.embeddingModel = setting(nil, "ASSISTANTS_EMBEDDING_MODEL")
         configuration.allowUnauthenticated = allowUnauthenticated
         if let keys = setting(nil, "ASSISTANTS_API_KEYS") {
             configuration.apiKeys = try ProjectKeys(parsing: keys)

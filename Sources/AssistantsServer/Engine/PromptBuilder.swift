@@ -22,22 +22,33 @@ struct PromptBuilder {
             fixedTokens += estimateTokens(run.instructions)
         }
         var toolMessages: [JSONValue] = []
+        var sourceCount = 0
         for step in steps where step.type == "tool_calls" && step.status == .completed {
-            let calls = step.step_details["tool_calls"]?.arrayValue ?? []
-            let functionCalls = calls.filter { $0["type"]?.stringValue == "function" }
-            guard !functionCalls.isEmpty else { continue }
+            let calls = (step.step_details["tool_calls"]?.arrayValue ?? []).filter {
+                $0["type"]?.stringValue == "function" || $0["type"]?.stringValue == FileSearchTool.name
+            }
+            guard !calls.isEmpty else { continue }
             toolMessages.append([
                 "role": "assistant",
                 "content": .null,
-                "tool_calls": .array(functionCalls.map { call in
-                    ["id": call["id"] ?? "", "type": "function",
-                     "function": ["name": call["function"]?["name"] ?? "", "arguments": call["function"]?["arguments"] ?? "{}"]]
+                "tool_calls": .array(calls.map { call in
+                    let isFunction = call["type"]?.stringValue == "function"
+                    return ["id": call["id"] ?? "", "type": "function",
+                            "function": ["name": isFunction ? (call["function"]?["name"] ?? "") : .string(FileSearchTool.name),
+                                         "arguments": isFunction ? (call["function"]?["arguments"] ?? "{}") : "{}"]]
                 }),
             ])
-            for call in functionCalls {
-                let output = call["function"]?["output"]?.stringValue ?? ""
+            for call in calls {
+                let output: String
+                if call["type"]?.stringValue == "function" {
+                    output = call["function"]?["output"]?.stringValue ?? ""
+                    fixedTokens += estimateTokens(call["function"]?["arguments"]?.stringValue ?? "")
+                } else {
+                    output = FileSearchTool.toolOutput(call, firstSource: sourceCount)
+                    sourceCount += call["file_search"]?["results"]?.arrayValue?.count ?? 0
+                }
                 toolMessages.append(["role": "tool", "tool_call_id": call["id"] ?? "", "content": .string(output)])
-                fixedTokens += estimateTokens(output) + estimateTokens(call["function"]?["arguments"]?.stringValue ?? "")
+                fixedTokens += estimateTokens(output)
             }
         }
 

@@ -8,7 +8,10 @@ struct RunExecutor {
     let client: ChatCompletionsClient
     let router: ModelRouter
     let hub: RunEventHub
+    let fileSearch: FileSearchTool
     let logger: Logger
+    /// Model turns one run may take in a row (each server-side tool round is one).
+    let maxTurns = 10
 
     var updates: RunUpdates { RunUpdates(store: store, hub: hub) }
 
@@ -17,11 +20,20 @@ struct RunExecutor {
         var reason: String
     }
 
-    /// Takes a queued (or resumed in_progress) run through one model turn.
+    /// What a turn leaves to do.
+    enum TurnOutcome {
+        /// The run completed, waits for tool outputs, or ended otherwise.
+        case finished
+        /// Server-side tools ran; the model takes another turn.
+        case again
+    }
+
+    /// Takes a queued (or resumed in_progress) run through its model turns until it finishes
+    /// or waits for the client's tool outputs.
     func execute(runID: String, project: String) async throws {
         let now = unixNow()
         var cancelling = false
-        guard let run = try await updates.update(runID, project: project, { run, _ in
+        guard let started = try await updates.update(runID, project: project, { run, _ in
             if run.status == .cancelling {
                 cancelling = true
                 return false
@@ -34,22 +46,44 @@ struct RunExecutor {
             if cancelling { try await updates.end(runID, project: project, as: .cancelled) }
             return
         }
-        updates.publish(run, "thread.run.in_progress")
+        updates.publish(started, "thread.run.in_progress")
 
-        guard let endpoint = router.endpoint(for: run.model) else {
+        guard let endpoint = router.endpoint(for: started.model) else {
             let message = router.isConfigured
-                ? "No model upstream serves the model '\(run.model)': add it to the models file (--models-config)."
+                ? "No model upstream serves the model '\(started.model)': add it to the models file (--models-config)."
                 : "No model upstream is configured: set ASSISTANTS_UPSTREAM_URL (an OpenAI-compatible base URL ending in /v1) and, if it needs one, ASSISTANTS_UPSTREAM_API_KEY."
             try await updates.end(runID, project: project, as: .failed, error: LastError(code: "server_error", message: message))
             return
         }
-        let (messages, steps) = try await store.read(project: project) { session in
-            (try await session.all(Message.self, parentID: run.thread_id), try await session.all(RunStep.self, parentID: run.id))
+        var run = started
+        for _ in 0..<maxTurns {
+            guard case .again = try await turn(run, project: project, endpoint: endpoint) else { return }
+            guard let current = try await store.read(project: project, { try await $0.get(Run.self, id: runID) }),
+                  current.status == .in_progress
+            else {
+                if Task.isCancelled { throw CancellationError() }
+                return
+            }
+            run = current
+        }
+        try await updates.end(runID, project: project, as: .failed, error: LastError(
+            code: "server_error", message: "The model kept calling tools for \(maxTurns) rounds without answering."))
+    }
+
+    /// One model call, and what follows from its answer.
+    private func turn(_ run: Run, project: String, endpoint: UpstreamEndpoint) async throws -> TurnOutcome {
+        let (messages, steps, vectorStoreIDs) = try await store.read(project: project) { session in
+            let assistant = try await session.get(Assistant.self, id: run.assistant_id)
+            let thread = try await session.get(AssistantThread.self, id: run.thread_id)
+            let ids = [assistant?.tool_resources, thread?.tool_resources].compactMap {
+                $0?["file_search"]?["vector_store_ids"]?.arrayValue?.compactMap(\.stringValue)
+            }.flatMap { $0 }
+            return (try await session.all(Message.self, parentID: run.thread_id), try await session.all(RunStep.self, parentID: run.id), ids)
         }
         let prompt = PromptBuilder.build(run: run, threadMessages: messages, steps: steps, contextWindow: endpoint.contextWindow)
         if prompt.overBudget, run.max_prompt_tokens != nil {
             try await finishIncomplete(run, project: project, reason: "max_prompt_tokens", turn: nil, state: nil)
-            return
+            return .finished
         }
         let usedCompletion = run.usage?.completion_tokens ?? 0
         var body = requestBody(for: run, messages: prompt.messages)
@@ -57,12 +91,13 @@ struct RunExecutor {
             let remaining = limit - usedCompletion
             if remaining <= 0 {
                 try await finishIncomplete(run, project: project, reason: "max_completion_tokens", turn: nil, state: nil)
-                return
+                return .finished
             }
             body["max_tokens"] = .int(remaining)
         }
 
-        let state = TurnState(run: run, project: project, store: store, hub: hub)
+        let serverTools: Set<String> = run.tools.contains { $0["type"]?.stringValue == FileSearchTool.name } ? [FileSearchTool.name] : []
+        let state = TurnState(run: run, project: project, store: store, hub: hub, serverTools: serverTools)
         var turn = try await client.complete(body: body, endpoint: endpoint) { delta in
             try await state.handle(delta)
         }
@@ -71,21 +106,38 @@ struct RunExecutor {
         }
 
         if !turn.toolCalls.isEmpty {
-            try await requireAction(run, project: project, turn: turn, state: state)
+            let serverCalls = turn.toolCalls.filter { serverTools.contains($0.function.name) }
+            var results: [String: JSONValue] = [:]
+            for call in serverCalls {
+                let tool = run.tools.first { $0["type"]?.stringValue == FileSearchTool.name } ?? [:]
+                results[call.id] = try await fileSearch.run(callID: call.id, arguments: call.function.arguments, tool: tool,
+                                                            project: project, vectorStoreIDs: vectorStoreIDs)
+            }
+            if !vectorStoreIDs.isEmpty && !serverCalls.isEmpty {
+                try await store.write(project: project) { try await VectorStoreLibrary.touch(vectorStoreIDs, session: $0) }
+            }
+            return try await toolCalls(run, project: project, turn: turn, state: state, serverResults: results)
         } else if turn.finishReason == "length", run.max_completion_tokens != nil {
             try await finishIncomplete(run, project: project, reason: "max_completion_tokens", turn: turn, state: state)
         } else {
-            try await complete(run, project: project, turn: turn, state: state)
+            try await complete(run, project: project, turn: turn, state: state, sources: FileSearchTool.sources(of: steps))
         }
+        return .finished
     }
 
     /// The chat-completions body: messages, the function tools, and the run's sampling settings.
     func requestBody(for run: Run, messages: [JSONValue]) -> [String: JSONValue] {
         var body: [String: JSONValue] = ["messages": .array(messages)]
-        let functions = run.tools.filter { $0["type"]?.stringValue == "function" }
+        var functions: [JSONValue] = run.tools.filter { $0["type"]?.stringValue == "function" }.map { tool in
+            ["type": "function", "function": tool["function"] ?? [:]]
+        }
+        if run.tools.contains(where: { $0["type"]?.stringValue == FileSearchTool.name }) {
+            functions.append(FileSearchTool.definition)
+        }
         if !functions.isEmpty {
-            body["tools"] = .array(functions.map { tool in ["type": "function", "function": tool["function"] ?? [:]] })
-            body["tool_choice"] = run.tool_choice
+            body["tools"] = .array(functions)
+            body["tool_choice"] = run.tool_choice["type"]?.stringValue == FileSearchTool.name
+                ? ["type": "function", "function": ["name": .string(FileSearchTool.name)]] : run.tool_choice
             if !run.parallel_tool_calls { body["parallel_tool_calls"] = false }
         }
         if let temperature = run.temperature { body["temperature"] = .double(temperature) }
@@ -96,43 +148,66 @@ struct RunExecutor {
         return body
     }
 
-    /// The model called functions: the tool_calls step lists them and the run waits for their outputs.
-    private func requireAction(_ run: Run, project: String, turn: ChatTurn, state: TurnState) async throws {
+    /// The model called tools. Server-side ones (file_search) already ran: their results are in the
+    /// step. Function calls, if any, make the run wait for the client's outputs; otherwise the step
+    /// completes and the model takes another turn.
+    private func toolCalls(_ run: Run, project: String, turn: ChatTurn, state: TurnState,
+                           serverResults: [String: JSONValue]) async throws -> TurnOutcome {
         try await state.closeMessage()
-        let step = try await state.toolStep(calls: turn.toolCalls)
+        let step = try await state.toolStep()
         let usage = turn.usage ?? Usage()
         let calls = turn.toolCalls
-        let updated = try await store.write(project: project) { session -> Run? in
+        let functionCalls = calls.filter { serverResults[$0.id] == nil }
+        let now = unixNow()
+        let result = try await store.write(project: project) { session -> (Run, RunStep)? in
             var step = step
             step.step_details = ["type": "tool_calls", "tool_calls": .array(calls.map { call in
-                ["id": .string(call.id), "type": "function",
-                 "function": ["name": .string(call.function.name), "arguments": .string(call.function.arguments), "output": .null]]
+                serverResults[call.id] ?? [
+                    "id": .string(call.id), "type": "function",
+                    "function": ["name": .string(call.function.name), "arguments": .string(call.function.arguments), "output": .null],
+                ]
             })]
-            try await session.update(step)
-            guard var run = try await session.get(Run.self, id: run.id), run.status == .in_progress else { return nil }
-            run.status = .requires_action
-            run.required_action = RequiredAction(toolCalls: calls)
+            guard var run = try await session.get(Run.self, id: run.id), run.status == .in_progress else {
+                try await session.update(step)
+                return nil
+            }
             run.usage = (run.usage ?? Usage()) + usage
+            if functionCalls.isEmpty {
+                step.status = .completed
+                step.completed_at = now
+                step.usage = usage
+            } else {
+                run.status = .requires_action
+                run.required_action = RequiredAction(toolCalls: functionCalls)
+            }
+            try await session.update(step)
             try await session.update(run)
-            return run
+            return (run, step)
         }
-        if let updated {
-            updates.publish(updated, "thread.run.requires_action")
-        } else {
+        guard let (updated, finalStep) = result else {
             try await updates.end(run.id, project: project, as: .cancelled)
+            return .finished
         }
+        if functionCalls.isEmpty {
+            hub.publish(runID: run.id, RunEvent(name: "thread.run.step.completed", encoding: finalStep.forClient(includeSearchContent: false)))
+            return .again
+        }
+        updates.publish(updated, "thread.run.requires_action")
+        return .finished
     }
 
     /// The model answered: its message, the step and the run complete.
-    private func complete(_ run: Run, project: String, turn: ChatTurn, state: TurnState) async throws {
+    private func complete(_ run: Run, project: String, turn: ChatTurn, state: TurnState, sources: [String]) async throws {
         try await state.ensureMessage()
         let usage = turn.usage ?? Usage()
         let text = turn.text
+        let annotations = FileSearchTool.annotations(in: text, sources: sources)
+        try await state.publishAnnotations(annotations)
         let now = unixNow()
         let outcome = try await store.write(project: project) { session -> (Run, Message?, RunStep?)? in
             guard var run = try await session.get(Run.self, id: run.id), run.status == .in_progress else { return nil }
             var message = state.message
-            message?.content = [Message.textPart(text)]
+            message?.content = [Message.textPart(text, annotations: annotations)]
             message?.status = .completed
             message?.completed_at = now
             var step = state.messageStep

@@ -13,7 +13,12 @@ final class TurnState {
     /// The text streamed so far.
     private(set) var text = ""
 
-    init(run: Run, project: String, store: ObjectStore, hub: RunEventHub) {
+    /// Tools the server runs itself (file_search): their calls stream as their own tool-call type.
+    let serverTools: Set<String>
+    private var serverCallIndexes: Set<Int> = []
+
+    init(run: Run, project: String, store: ObjectStore, hub: RunEventHub, serverTools: Set<String> = []) {
+        self.serverTools = serverTools
         self.run = run
         self.project = project
         self.store = store
@@ -38,10 +43,16 @@ final class TurnState {
             hub.publish(runID: run.id, RunEvent(name: "thread.message.delta", data: event.jsonString))
         case .toolCall(let index, let id, let name, let arguments):
             try await closeMessage()
-            let step = try await toolStep(calls: [])
+            let step = try await toolStep()
+            if let name, serverTools.contains(name) { serverCallIndexes.insert(index) }
             guard hub.hasListeners(runID: run.id) else { return }
             var call: JSONValue = ["index": .int(index), "type": "function", "function": ["arguments": .string(arguments)]]
-            if let id {
+            if serverCallIndexes.contains(index) {
+                // A server-side tool's arguments are not the client's business: announce the call once.
+                guard let id else { return }
+                let toolName = name ?? FileSearchTool.name
+                call = ["index": .int(index), "id": .string(id), "type": .string(toolName), toolName: [:]]
+            } else if let id {
                 call = ["index": .int(index), "id": .string(id), "type": "function",
                         "function": ["name": .string(name ?? ""), "arguments": .string(arguments), "output": .null]]
             }
@@ -100,8 +111,23 @@ final class TurnState {
         hub.publish(runID: run.id, RunEvent(name: "thread.run.step.completed", encoding: finishedStep))
     }
 
+    /// Sends a message's annotations once, before it completes (the SDK merges them by index).
+    func publishAnnotations(_ annotations: [JSONValue]) async throws {
+        guard !annotations.isEmpty, let message, hub.hasListeners(runID: run.id) else { return }
+        let indexed: [JSONValue] = annotations.enumerated().map { offset, annotation in
+            guard case .object(var fields) = annotation else { return annotation }
+            fields["index"] = .int(offset)
+            return .object(fields)
+        }
+        let event: JSONValue = [
+            "id": .string(message.id), "object": "thread.message.delta",
+            "delta": ["content": [["index": 0, "type": "text", "text": ["annotations": .array(indexed)]]]],
+        ]
+        hub.publish(runID: run.id, RunEvent(name: "thread.message.delta", data: event.jsonString))
+    }
+
     /// The turn's tool_calls step, created (and stored, and announced) on first use.
-    func toolStep(calls: [ToolCall]) async throws -> RunStep {
+    func toolStep() async throws -> RunStep {
         if let toolCallsStep { return toolCallsStep }
         let step = RunStep(
             id: IDPrefix.step.makeID(), created_at: unixNow(), run: run, type: "tool_calls",

@@ -3,6 +3,7 @@ import Hummingbird
 /// `/v1/assistants`: create, list, retrieve, modify, delete.
 struct AssistantsController {
     let store: ObjectStore
+    let library: VectorStoreLibrary
 
     func addRoutes(to group: RouterGroup<APIRequestContext>) {
         group.post("assistants", use: create)
@@ -23,8 +24,15 @@ struct AssistantsController {
         let model = try body.required(body.string("model", maxLength: 256), "model")
         var assistant = Assistant(id: IDPrefix.assistant.makeID(), created_at: unixNow(), model: model)
         try apply(body, to: &assistant, version: context.apiVersion)
-        try await store.write(project: context.project) { try await $0.insert(assistant) }
-        return try .json(encoding: assistant)
+        let (created, added) = try await store.write(project: context.project) { session in
+            var assistant = assistant
+            let added: [VectorStoreFile]
+            (assistant.tool_resources, added) = try await library.materialize(assistant.tool_resources, session: session)
+            try await session.insert(assistant)
+            return (assistant, added)
+        }
+        library.startIngestion(added, project: context.project)
+        return try .json(encoding: created)
     }
 
     @Sendable func list(_ request: Request, context: APIRequestContext) async throws -> Response {
@@ -44,13 +52,16 @@ struct AssistantsController {
         let id = try context.parameters.require("assistant_id")
         let body = try await JSONRequest.parse(request, context: context)
         try body.rejectUnknown(allowed: Self.fields)
-        let assistant = try await store.write(project: context.project) { session in
+        let (assistant, added) = try await store.write(project: context.project) { session in
             var assistant = try await session.require(Assistant.self, id: id)
             if let model = try body.string("model", maxLength: 256).value { assistant.model = model }
             try apply(body, to: &assistant, version: context.apiVersion)
+            let added: [VectorStoreFile]
+            (assistant.tool_resources, added) = try await library.materialize(assistant.tool_resources, session: session)
             try await session.update(assistant)
-            return assistant
+            return (assistant, added)
         }
+        library.startIngestion(added, project: context.project)
         return try .json(encoding: assistant)
     }
 

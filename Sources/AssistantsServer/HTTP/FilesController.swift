@@ -75,7 +75,11 @@ struct FilesController {
 
     @Sendable func delete(_ request: Request, context: APIRequestContext) async throws -> Response {
         let id = try context.parameters.require("file_id")
-        let deleted = try await store.write(project: context.project) { try await $0.delete(.file, id: id) }
+        let deleted = try await store.write(project: context.project) { session in
+            guard try await session.delete(.file, id: id) else { return false }
+            try await session.detachFileEverywhere(id)
+            return true
+        }
         guard deleted else { throw APIError.notFound("file", id: id) }
         blobs.remove(fileID: id)
         return try .json(encoding: DeletionStatus(id: id, object: "file"))

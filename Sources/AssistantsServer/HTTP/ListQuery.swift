@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 
 /// Reads the cursor-list query parameters `limit`, `order`, `after`, `before`, with 400s naming the bad one.
@@ -37,5 +38,19 @@ extension Response {
     /// A 200 `application/json` response encoding `value`.
     static func json(encoding value: some Encodable) throws -> Response {
         .json(try JSONCoding.string(value))
+    }
+}
+
+extension Request {
+    /// Every value of a query parameter, with keys percent-decoded too (`include%5B%5D` is `include[]`).
+    func queryValues(_ name: String) -> [String] {
+        guard let query = uri.query else { return [] }
+        return query.split(separator: "&").compactMap { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let key = String(parts[0]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(parts[0])
+            guard key == name else { return nil }
+            let value = parts.count > 1 ? String(parts[1]) : ""
+            return value.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? value
+        }
     }
 }

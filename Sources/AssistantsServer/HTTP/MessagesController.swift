@@ -3,6 +3,7 @@ import Hummingbird
 /// `/v1/threads/{thread_id}/messages`: create, list (with `run_id`), retrieve, modify, delete.
 struct MessagesController {
     let store: ObjectStore
+    let library: VectorStoreLibrary
 
     func addRoutes(to group: RouterGroup<APIRequestContext>) {
         group.post("threads/:thread_id/messages", use: create)
@@ -19,14 +20,18 @@ struct MessagesController {
         var message = Message(id: IDPrefix.message.makeID(), created_at: unixNow(), thread_id: threadID, role: inline.role, content: inline.content)
         message.attachments = inline.attachments ?? []
         message.metadata = inline.metadata ?? [:]
-        try await store.write(project: context.project) { session in
-            guard try await session.exists(.thread, id: threadID) else { throw APIError.notFound("thread", id: threadID) }
+        let added = try await store.write(project: context.project) { session in
+            var thread = try await session.require(AssistantThread.self, id: threadID)
             if let runID = try await session.activeRunID(threadID: threadID) {
                 throw APIError.invalidRequest("Can't add messages to \(threadID) while a run \(runID) is active.")
             }
             try await Self.checkFiles(of: message, session: session)
+            let added = try await library.attachToThread([message], thread: &thread, session: session)
+            if !added.isEmpty { try await session.update(thread) }
             try await session.insert(message)
+            return added
         }
+        library.startIngestion(added, project: context.project)
         return try .json(encoding: message)
     }
 

@@ -57,9 +57,13 @@ extension JSONRequest {
             if let search = try resources.object("file_search").value {
                 try search.rejectUnknown(allowed: ["vector_store_ids", "vector_stores"])
                 try search.stringArray("vector_store_ids", maxItems: 1)
-                if !(try search.array("vector_stores", maxItems: 1)).isAbsent {
-                    throw APIError.notImplemented(
-                        "Creating vector stores inline through 'tool_resources.file_search.vector_stores' is not supported by this server yet.")
+                for (index, item) in (try search.array("vector_stores", maxItems: 1).value ?? []).enumerated() {
+                    guard case .object(let fields) = item else { throw search.typeError("vector_stores[\(index)]", expected: "an object", got: item) }
+                    let inline = JSONRequest(fields: fields, path: search.param("vector_stores[\(index)]") + ".")
+                    try inline.rejectUnknown(allowed: ["file_ids", "chunking_strategy", "metadata"])
+                    try inline.stringArray("file_ids", maxItems: 10_000)
+                    _ = try inline.chunkingStrategy()
+                    _ = try inline.metadata()
                 }
             }
             return .object(resources.fields)
@@ -188,5 +192,65 @@ extension JSONRequest {
         let attachments = try attachments().value
         let metadata = try metadata().value
         return (role, content, attachments, metadata)
+    }
+}
+
+extension JSONRequest {
+    /// `chunking_strategy`: `{type: auto}` or `{type: static, static: {max_chunk_size_tokens 100...4096, chunk_overlap_tokens ≤ half}}`.
+    func chunkingStrategy(_ key: String = "chunking_strategy") throws -> ChunkingStrategy? {
+        guard let strategy = try object(key).value else { return nil }
+        let type = try strategy.required(strategy.string("type", allowed: ["auto", "static"]), "type")
+        if type == "auto" {
+            try strategy.rejectUnknown(allowed: ["type"])
+            return .auto
+        }
+        try strategy.rejectUnknown(allowed: ["type", "static"])
+        let settings = try strategy.required(strategy.object("static"), "static")
+        try settings.rejectUnknown(allowed: ["max_chunk_size_tokens", "chunk_overlap_tokens"])
+        let size = try settings.required(settings.integer("max_chunk_size_tokens", in: 100...4096), "max_chunk_size_tokens")
+        let overlap = try settings.required(settings.integer("chunk_overlap_tokens", in: 0...Int.max), "chunk_overlap_tokens")
+        if overlap > size / 2 {
+            throw APIError.invalidRequest(
+                "Invalid '\(settings.param("chunk_overlap_tokens"))': chunk_overlap_tokens must not exceed half of max_chunk_size_tokens.",
+                param: settings.param("chunk_overlap_tokens"), code: "invalid_value")
+        }
+        return ChunkingStrategy(static: .init(max_chunk_size_tokens: size, chunk_overlap_tokens: overlap))
+    }
+
+    /// Vector-store file `attributes`: at most 16, keys up to 64 characters, values strings (≤512), numbers or booleans.
+    func attributes(_ key: String = "attributes") throws -> Field<[String: JSONValue]> {
+        try raw(key).map { value in
+            guard case .object(let pairs) = value else { throw typeError(key, expected: "an object", got: value) }
+            if pairs.count > 16 {
+                throw APIError.invalidRequest(
+                    "Invalid '\(param(key))': too many properties. Expected an object with at most 16 properties, but got an object with \(pairs.count) properties instead.",
+                    param: param(key), code: "object_above_max_properties")
+            }
+            for (name, entry) in pairs {
+                if name.count > 64 {
+                    throw APIError.invalidRequest("Invalid '\(param(key))': key '\(name.prefix(80))' is longer than 64 characters.",
+                                                  param: param(key), code: "string_above_max_length")
+                }
+                switch entry {
+                case .string(let text) where text.count <= 512: break
+                case .int, .double, .bool: break
+                default:
+                    throw APIError.invalidRequest(
+                        "Invalid '\(param(key)).\(name)': expected a string of at most 512 characters, a number or a boolean.",
+                        param: param(key), code: "invalid_value")
+                }
+            }
+            return pairs
+        }
+    }
+
+    /// `expires_after` of a vector store: `{anchor: "last_active_at", days: 1...365}`.
+    func vectorStoreExpiry(_ key: String = "expires_after") throws -> Field<VectorStore.ExpirationAfter> {
+        try object(key).map { expiry in
+            try expiry.rejectUnknown(allowed: ["anchor", "days"])
+            let anchor = try expiry.required(expiry.string("anchor", allowed: ["last_active_at"]), "anchor")
+            let days = try expiry.required(expiry.integer("days", in: 1...365), "days")
+            return VectorStore.ExpirationAfter(anchor: anchor, days: days)
+        }
     }
 }

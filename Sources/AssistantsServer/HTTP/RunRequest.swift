@@ -92,7 +92,7 @@ struct RunRequest {
         run.expires_at = now + expirySeconds
         run.tools = tools ?? assistant.tools
         for tool in run.tools {
-            if let type = tool["type"]?.stringValue, type != "function" {
+            if let type = tool["type"]?.stringValue, type != "function", type != "file_search" {
                 throw APIError.notImplemented("The \(type) tool is not supported by this server's run engine yet; runs can use function tools.")
             }
         }
@@ -100,7 +100,7 @@ struct RunRequest {
            !run.tools.contains(where: { $0["function"]?["name"]?.stringValue == name }) {
             throw APIError.invalidRequest("Invalid 'tool_choice': no function named '\(name)' is among the run's tools.", param: "tool_choice")
         }
-        if let type = toolChoice?["type"]?.stringValue, type != "function" {
+        if let type = toolChoice?["type"]?.stringValue, type != "function", type != "file_search" {
             throw APIError.notImplemented("tool_choice '\(type)' is not supported by this server's run engine yet.")
         }
         run.metadata = metadata ?? [:]

@@ -13,9 +13,16 @@ struct RunStepsController {
         let threadID = try context.parameters.require("thread_id")
         let runID = try context.parameters.require("run_id")
         let page = try ListQuery.page(from: request)
-        let result = try await store.read(project: context.project) { session in
+        let include = Self.includesContent(request)
+        var result = try await store.read(project: context.project) { session in
             _ = try await RunsController.find(runID, in: threadID, session: session)
             return try await session.list(.runStep, parentID: runID, page: page)
+        }
+        if !include {
+            result.bodies = try result.bodies.map { body in
+                guard body.contains("\"file_search\"") else { return body }
+                return try JSONCoding.string(JSONCoding.decode(RunStep.self, from: body).forClient(includeSearchContent: false))
+            }
         }
         return .json(result.json)
     }
@@ -31,6 +38,11 @@ struct RunStepsController {
             }
             return step
         }
-        return try .json(encoding: step)
+        return try .json(encoding: step.forClient(includeSearchContent: Self.includesContent(request)))
+    }
+
+    /// Whether `include[]` asks for file_search result content.
+    static func includesContent(_ request: Request) -> Bool {
+        (request.queryValues("include[]") + request.queryValues("include")).contains(RunStep.includeSearchContent)
     }
 }

@@ -4,6 +4,7 @@ import Hummingbird
 /// create-thread-and-run, list, retrieve, modify, cancel, submit_tool_outputs.
 struct RunsController {
     let store: ObjectStore
+    let library: VectorStoreLibrary
     let engine: RunEngine
     let expirySeconds: Int
 
@@ -31,13 +32,14 @@ struct RunsController {
             }
             additional.append(try JSONRequest(fields: fields, path: "additional_messages[\(index)].").inlineMessage())
         }
-        let run = try await store.write(project: context.project) { session -> Run in
-            guard try await session.exists(.thread, id: threadID) else { throw APIError.notFound("thread", id: threadID) }
+        let (run, added) = try await store.write(project: context.project) { session -> (Run, [VectorStoreFile]) in
+            var thread = try await session.require(AssistantThread.self, id: threadID)
             let assistant = try await session.require(Assistant.self, id: runRequest.assistantID)
             if let active = try await session.activeRunID(threadID: threadID) {
                 throw APIError.invalidRequest("Thread \(threadID) already has an active run \(active).")
             }
             let run = try runRequest.makeRun(assistant: assistant, threadID: threadID, expirySeconds: expirySeconds)
+            var messages: [Message] = []
             for inline in additional {
                 var message = Message(id: IDPrefix.message.makeID(), created_at: run.created_at, thread_id: threadID,
                                       role: inline.role, content: inline.content)
@@ -45,10 +47,14 @@ struct RunsController {
                 message.metadata = inline.metadata ?? [:]
                 try await MessagesController.checkFiles(of: message, session: session)
                 try await session.insert(message)
+                messages.append(message)
             }
+            let added = try await library.attachToThread(messages, thread: &thread, session: session)
+            if !added.isEmpty { try await session.update(thread) }
             try await session.insert(run)
-            return run
+            return (run, added)
         }
+        library.startIngestion(added, project: context.project)
         return start(run, project: context.project, stream: runRequest.stream)
     }
 
@@ -58,15 +64,16 @@ struct RunsController {
         let runRequest = try RunRequest(body, version: context.apiVersion)
         var new = try ThreadsController.parse(try body.object("thread").value ?? JSONRequest(fields: [:], path: "thread."), session: nil)
         if let resources = try body.toolResources().value { new.thread.tool_resources = resources }
-        let run = try await store.write(project: context.project) { session -> Run in
+        let (thread, run, added) = try await store.write(project: context.project) { session -> (AssistantThread, Run, [VectorStoreFile]) in
             let assistant = try await session.require(Assistant.self, id: runRequest.assistantID)
             let run = try runRequest.makeRun(assistant: assistant, threadID: new.thread.id, expirySeconds: expirySeconds)
-            try await ThreadsController.insert(new, session: session)
+            let (thread, added) = try await ThreadsController.insert(new, library: library, session: session)
             try await session.insert(run)
-            return run
+            return (thread, run, added)
         }
+        library.startIngestion(added, project: context.project)
         return start(run, project: context.project, stream: runRequest.stream,
-                     leading: [RunEvent(name: "thread.created", encoding: new.thread)])
+                     leading: [RunEvent(name: "thread.created", encoding: thread)])
     }
 
     /// Hands a stored queued run to the engine; with `stream`, answers with its events.

@@ -3,6 +3,7 @@ import Hummingbird
 /// `/v1/threads`: create (with initial messages), retrieve, modify, delete.
 struct ThreadsController {
     let store: ObjectStore
+    let library: VectorStoreLibrary
 
     func addRoutes(to group: RouterGroup<APIRequestContext>) {
         group.post("threads", use: create)
@@ -40,22 +41,29 @@ struct ThreadsController {
         return NewThread(thread: thread, messages: messages)
     }
 
-    /// Stores a validated new thread; file references must exist.
-    static func insert(_ new: NewThread, session: StoreSession) async throws {
+    /// Stores a validated new thread; file references must exist. Returns the thread as stored and
+    /// the vector-store files whose ingestion to start once committed.
+    static func insert(_ new: NewThread, library: VectorStoreLibrary, session: StoreSession) async throws -> (AssistantThread, [VectorStoreFile]) {
         for message in new.messages {
             try await MessagesController.checkFiles(of: message, session: session)
         }
-        try await session.insert(new.thread)
+        var thread = new.thread
+        var added: [VectorStoreFile]
+        (thread.tool_resources, added) = try await library.materialize(thread.tool_resources, session: session)
+        added += try await library.attachToThread(new.messages, thread: &thread, session: session)
+        try await session.insert(thread)
         for message in new.messages {
             try await session.insert(message)
         }
+        return (thread, added)
     }
 
     @Sendable func create(_ request: Request, context: APIRequestContext) async throws -> Response {
         let body = try await JSONRequest.parse(request, context: context)
         let new = try Self.parse(body, session: nil)
-        try await store.write(project: context.project) { try await Self.insert(new, session: $0) }
-        return try .json(encoding: new.thread)
+        let (thread, added) = try await store.write(project: context.project) { try await Self.insert(new, library: library, session: $0) }
+        library.startIngestion(added, project: context.project)
+        return try .json(encoding: thread)
     }
 
     @Sendable func retrieve(_ request: Request, context: APIRequestContext) async throws -> Response {
@@ -70,13 +78,16 @@ struct ThreadsController {
         let id = try context.parameters.require("thread_id")
         let body = try await JSONRequest.parse(request, context: context)
         try body.rejectUnknown(allowed: ["tool_resources", "metadata"])
-        let thread = try await store.write(project: context.project) { session in
+        let (thread, added) = try await store.write(project: context.project) { session in
             var thread = try await session.require(AssistantThread.self, id: id)
             try body.toolResources().apply(to: &thread.tool_resources)
             try body.metadata().apply(to: &thread.metadata)
+            let added: [VectorStoreFile]
+            (thread.tool_resources, added) = try await library.materialize(thread.tool_resources, session: session)
             try await session.update(thread)
-            return thread
+            return (thread, added)
         }
+        library.startIngestion(added, project: context.project)
         return try .json(encoding: thread)
     }
 

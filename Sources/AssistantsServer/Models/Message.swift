@@ -40,8 +40,8 @@ public struct Message: Codable, Sendable {
     }
 
     /// A `text` content part as stored: `{type: "text", text: {value, annotations: []}}`.
-    public static func textPart(_ value: String) -> JSONValue {
-        ["type": "text", "text": ["value": .string(value), "annotations": []]]
+    public static func textPart(_ value: String, annotations: [JSONValue] = []) -> JSONValue {
+        ["type": "text", "text": ["value": .string(value), "annotations": .array(annotations)]]
     }
 }
 

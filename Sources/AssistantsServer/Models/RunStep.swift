@@ -33,3 +33,29 @@ public struct RunStep: Codable, Sendable {
         self.metadata = [:]
     }
 }
+
+extension RunStep {
+    /// The `include[]` value that asks for file_search result content.
+    public static let includeSearchContent = "step_details.tool_calls[*].file_search.results[*].content"
+
+    /// The step as clients see it: file_search results carry their `content` only when asked for.
+    public func forClient(includeSearchContent: Bool) -> RunStep {
+        guard !includeSearchContent, type == "tool_calls", case .object(var details) = step_details,
+              let calls = details["tool_calls"]?.arrayValue, calls.contains(where: { $0["type"]?.stringValue == "file_search" })
+        else { return self }
+        details["tool_calls"] = .array(calls.map { call in
+            guard case .object(var fields) = call, case .object(var search)? = fields["file_search"],
+                  let results = search["results"]?.arrayValue else { return call }
+            search["results"] = .array(results.map { result in
+                guard case .object(var entry) = result else { return result }
+                entry["content"] = nil
+                return .object(entry)
+            })
+            fields["file_search"] = .object(search)
+            return .object(fields)
+        })
+        var copy = self
+        copy.step_details = .object(details)
+        return copy
+    }
+}

@@ -23,11 +23,43 @@ enum Migrations {
         ]
     }
 
+    /// The chunks of ingested files and their full-text index: FTS5 (bm25) in SQLite, a tsvector in PostgreSQL.
+    static func chunkTables(dialect: DatabaseDialect) -> [SQLQueryString] {
+        let columns = """
+            project TEXT NOT NULL,
+            vector_store_id TEXT NOT NULL,
+            file_id TEXT NOT NULL,
+            chunk_index INTEGER NOT NULL,
+            start_offset BIGINT NOT NULL,
+            end_offset BIGINT NOT NULL,
+            text TEXT NOT NULL
+            """
+        switch dialect {
+        case .sqlite:
+            return [
+                "CREATE TABLE IF NOT EXISTS chunks (seq INTEGER PRIMARY KEY AUTOINCREMENT, \(unsafeRaw: columns), embedding BLOB)",
+                "CREATE INDEX IF NOT EXISTS chunks_file ON chunks (vector_store_id, file_id, chunk_index)",
+                "CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, content='chunks', content_rowid='seq', tokenize='porter unicode61')",
+                "CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN INSERT INTO chunks_fts(rowid, text) VALUES (new.seq, new.text); END",
+                "CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.seq, old.text); END",
+            ]
+        case .postgres:
+            return [
+                "CREATE TABLE IF NOT EXISTS chunks (seq BIGSERIAL PRIMARY KEY, \(unsafeRaw: columns), embedding BYTEA, tsv tsvector GENERATED ALWAYS AS (to_tsvector('english', text)) STORED)",
+                "CREATE INDEX IF NOT EXISTS chunks_file ON chunks (vector_store_id, file_id, chunk_index)",
+                "CREATE INDEX IF NOT EXISTS chunks_tsv ON chunks USING GIN (tsv)",
+            ]
+        }
+    }
+
     static func all(dialect: DatabaseDialect) -> [(version: Int, statements: [SQLQueryString])] {
         [
-            (1, ObjectKind.allCases.flatMap { objectTable($0.rawValue, dialect: dialect) } + [
+            (1, [ObjectKind.assistant, .thread, .message, .file, .run, .runStep].flatMap { objectTable($0.rawValue, dialect: dialect) } + [
                 "CREATE INDEX IF NOT EXISTS runs_status ON runs (status)"
             ]),
+            (2, [ObjectKind.vectorStore, .vectorStoreFile, .fileBatch].flatMap { objectTable($0.rawValue, dialect: dialect) }
+                + ["CREATE INDEX IF NOT EXISTS vector_store_files_status ON vector_store_files (status)"]
+                + chunkTables(dialect: dialect)),
         ]
     }
 

@@ -6,6 +6,9 @@ public enum ObjectKind: String, Sendable, CaseIterable {
     case file = "files"
     case run = "runs"
     case runStep = "run_steps"
+    case vectorStore = "vector_stores"
+    case vectorStoreFile = "vector_store_files"
+    case fileBatch = "file_batches"
 
     /// The name used in "No assistant found with id 'X'." answers.
     public var resourceName: String {
@@ -16,6 +19,9 @@ public enum ObjectKind: String, Sendable, CaseIterable {
         case .file: "file"
         case .run: "run"
         case .runStep: "run step"
+        case .vectorStore: "vector store"
+        case .vectorStoreFile: "vector store file"
+        case .fileBatch: "file batch"
         }
     }
 }
@@ -24,6 +30,8 @@ public enum ObjectKind: String, Sendable, CaseIterable {
 public protocol StoredObject: Codable, Sendable {
     static var kind: ObjectKind { get }
     var id: String { get }
+    /// The row's key; the `id` unless that is not unique in its table (a file in several vector stores).
+    var rowID: String { get }
     var created_at: Int { get }
     /// The object it belongs to: the thread of a message or run, the run of a step.
     var parentID: String? { get }
@@ -34,6 +42,7 @@ public protocol StoredObject: Codable, Sendable {
 }
 
 extension StoredObject {
+    public var rowID: String { id }
     public var parentID: String? { nil }
     public var indexedStatus: String? { nil }
     public var tag: String? { nil }
@@ -67,4 +76,25 @@ extension Run: StoredObject {
 extension RunStep: StoredObject {
     public static let kind = ObjectKind.runStep
     public var parentID: String? { run_id }
+}
+
+extension VectorStore: StoredObject {
+    public static let kind = ObjectKind.vectorStore
+}
+
+extension VectorStoreFile: StoredObject {
+    public static let kind = ObjectKind.vectorStoreFile
+    public var rowID: String { Self.rowID(vectorStoreID: vector_store_id, fileID: id) }
+    public var parentID: String? { vector_store_id }
+    public var indexedStatus: String? { status }
+    public var tag: String? { batchID }
+
+    public static func rowID(vectorStoreID: String, fileID: String) -> String {
+        vectorStoreID + "/" + fileID
+    }
+}
+
+extension VectorStoreFileBatch: StoredObject {
+    public static let kind = ObjectKind.fileBatch
+    public var parentID: String? { vector_store_id }
 }

@@ -31,12 +31,12 @@ public final class ObjectStore: Sendable {
     }
 
     public func read<T: Sendable>(project: String, _ body: (StoreSession) async throws -> T) async throws -> T {
-        try await driver.withReader { try await body(StoreSession(database: $0, project: project)) }
+        try await driver.withReader { try await body(StoreSession(database: $0, dialect: driver.dialect, project: project)) }
     }
 
     /// One transaction: every write in `body` is durable once this returns, or none happened.
     public func write<T: Sendable>(project: String, _ body: (StoreSession) async throws -> T) async throws -> T {
-        try await driver.withTransaction { try await body(StoreSession(database: $0, project: project)) }
+        try await driver.withTransaction { try await body(StoreSession(database: $0, dialect: driver.dialect, project: project)) }
     }
 
     /// Every run in one of `statuses`, of every project: what the engine resumes at start.
@@ -90,21 +90,22 @@ public struct Page: Sendable {
 /// The store's operations inside one read or transaction, scoped to one project.
 public struct StoreSession {
     let database: any SQLDatabase
+    let dialect: DatabaseDialect
     public let project: String
 
     public func insert<T: StoredObject>(_ object: T) async throws {
         let body = try JSONCoding.string(object)
         try await database.raw("""
             INSERT INTO \(unsafeRaw: T.kind.rawValue) (id, project, parent_id, status, tag, created_at, body)
-            VALUES (\(bind: object.id), \(bind: project), \(bind: object.parentID), \(bind: object.indexedStatus), \(bind: object.tag), \(bind: object.created_at), \(bind: body))
+            VALUES (\(bind: object.rowID), \(bind: project), \(bind: object.parentID), \(bind: object.indexedStatus), \(bind: object.tag), \(bind: object.created_at), \(bind: body))
             """).run()
     }
 
     public func update<T: StoredObject>(_ object: T) async throws {
         let body = try JSONCoding.string(object)
         try await database.raw("""
-            UPDATE \(unsafeRaw: T.kind.rawValue) SET body = \(bind: body), status = \(bind: object.indexedStatus), tag = \(bind: object.tag)
-            WHERE id = \(bind: object.id) AND project = \(bind: project)
+            UPDATE \(unsafeRaw: T.kind.rawValue) SET body = \(bind: body), status = \(bind: object.indexedStatus), tag = COALESCE(\(bind: object.tag), tag)
+            WHERE id = \(bind: object.rowID) AND project = \(bind: project)
             """).run()
     }
 
@@ -154,10 +155,11 @@ public struct StoreSession {
     }
 
     /// One page of a cursor list, in creation order (ascending or descending).
-    public func list(_ kind: ObjectKind, parentID: String? = nil, tag: String? = nil, page: PageRequest) async throws -> Page {
+    public func list(_ kind: ObjectKind, parentID: String? = nil, tag: String? = nil, status: String? = nil, page: PageRequest) async throws -> Page {
         var query: SQLQueryString = "SELECT id, body FROM \(unsafeRaw: kind.rawValue) WHERE project = \(bind: project)"
         if let parentID { query += " AND parent_id = \(bind: parentID)" }
         if let tag { query += " AND tag = \(bind: tag)" }
+        if let status { query += " AND status = \(bind: status)" }
         // `after` moves along the requested order, `before` against it.
         let forward = page.ascending
         if let after = page.after {
@@ -178,7 +180,8 @@ public struct StoreSession {
         var ids: [String] = []
         var bodies: [String] = []
         for row in rows.prefix(page.limit) {
-            ids.append(try row.decode(column: "id", as: String.self))
+            let id = try row.decode(column: "id", as: String.self)
+            ids.append(id.split(separator: "/").last.map(String.init) ?? id)
             bodies.append(try row.decode(column: "body", as: String.self))
         }
         if reversed {

@@ -1,0 +1,119 @@
+import Foundation
+import SQLKit
+
+/// A piece of an ingested file, with where it stands in the file's extracted text.
+public struct Chunk: Sendable {
+    public var index: Int
+    public var startOffset: Int
+    public var endOffset: Int
+    public var text: String
+    public var embedding: [Float]?
+}
+
+/// A chunk found by a search, with its full-text rank (higher is better).
+public struct ChunkHit: Sendable {
+    public var seq: Int
+    public var vectorStoreID: String
+    public var fileID: String
+    public var text: String
+    public var rank: Double
+}
+
+/// Chunk storage and full-text search: FTS5 with bm25 in SQLite, `ts_rank_cd` in PostgreSQL.
+extension StoreSession {
+    public func insertChunks(_ chunks: [Chunk], vectorStoreID: String, fileID: String) async throws {
+        for chunk in chunks {
+            let embedding = chunk.embedding.map { vector in vector.withUnsafeBufferPointer { Data(buffer: $0) } }
+            try await database.raw("""
+                INSERT INTO chunks (project, vector_store_id, file_id, chunk_index, start_offset, end_offset, text, embedding)
+                VALUES (\(bind: project), \(bind: vectorStoreID), \(bind: fileID), \(bind: chunk.index), \(bind: chunk.startOffset),
+                        \(bind: chunk.endOffset), \(bind: chunk.text), \(bind: embedding))
+                """).run()
+        }
+    }
+
+    /// Deletes the chunks of one file in a store, or of the whole store.
+    public func deleteChunks(vectorStoreID: String, fileID: String? = nil) async throws {
+        var query: SQLQueryString = "DELETE FROM chunks WHERE project = \(bind: project) AND vector_store_id = \(bind: vectorStoreID)"
+        if let fileID { query += " AND file_id = \(bind: fileID)" }
+        try await database.raw(query).run()
+    }
+
+    /// The chunks of a file in a store, in order.
+    public func chunks(vectorStoreID: String, fileID: String) async throws -> [Chunk] {
+        try await database.raw("""
+            SELECT chunk_index, start_offset, end_offset, text FROM chunks
+            WHERE project = \(bind: project) AND vector_store_id = \(bind: vectorStoreID) AND file_id = \(bind: fileID)
+            ORDER BY chunk_index
+            """).all().map { row in
+            Chunk(index: try row.decode(column: "chunk_index", as: Int.self), startOffset: try row.decode(column: "start_offset", as: Int.self),
+                  endOffset: try row.decode(column: "end_offset", as: Int.self), text: try row.decode(column: "text", as: String.self))
+        }
+    }
+
+    /// The best chunks for any of `terms` in the given stores (completed files only), best first.
+    public func searchChunks(terms: [String], vectorStoreIDs: [String], limit: Int) async throws -> [ChunkHit] {
+        guard !terms.isEmpty, !vectorStoreIDs.isEmpty else { return [] }
+        let rows: [any SQLRow]
+        switch dialect {
+        case .sqlite:
+            let match = terms.map { "\"\($0)\"" }.joined(separator: " OR ")
+            rows = try await database.raw("""
+                SELECT c.seq AS seq, c.vector_store_id AS vector_store_id, c.file_id AS file_id, c.text AS text, -bm25(chunks_fts) AS rank
+                FROM chunks_fts JOIN chunks c ON c.seq = chunks_fts.rowid
+                WHERE chunks_fts MATCH \(bind: match) AND c.project = \(bind: project)
+                AND c.vector_store_id IN (\(binds: vectorStoreIDs))
+                ORDER BY bm25(chunks_fts) LIMIT \(literal: limit)
+                """).all()
+        case .postgres:
+            let query = terms.joined(separator: " | ")
+            rows = try await database.raw("""
+                SELECT seq, vector_store_id, file_id, text, ts_rank_cd(tsv, to_tsquery('english', \(bind: query)), 1)::float8 AS rank
+                FROM chunks
+                WHERE tsv @@ to_tsquery('english', \(bind: query)) AND project = \(bind: project)
+                AND vector_store_id IN (\(binds: vectorStoreIDs))
+                ORDER BY rank DESC, seq LIMIT \(literal: limit)
+                """).all()
+        }
+        return try rows.map { row in
+            ChunkHit(seq: try row.decode(column: "seq", as: Int.self), vectorStoreID: try row.decode(column: "vector_store_id", as: String.self),
+                     fileID: try row.decode(column: "file_id", as: String.self), text: try row.decode(column: "text", as: String.self),
+                     rank: try row.decode(column: "rank", as: Double.self))
+        }
+    }
+
+    /// Every chunk with an embedding in the given stores: what vector search scans.
+    public func embeddedChunks(vectorStoreIDs: [String]) async throws -> [(hit: ChunkHit, vector: [Float])] {
+        guard !vectorStoreIDs.isEmpty else { return [] }
+        return try await database.raw("""
+            SELECT seq, vector_store_id, file_id, text, embedding FROM chunks
+            WHERE project = \(bind: project) AND vector_store_id IN (\(binds: vectorStoreIDs)) AND embedding IS NOT NULL
+            """).all().map { row in
+            let data = try row.decode(column: "embedding", as: Data.self)
+            let vector = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            return (ChunkHit(seq: try row.decode(column: "seq", as: Int.self), vectorStoreID: try row.decode(column: "vector_store_id", as: String.self),
+                             fileID: try row.decode(column: "file_id", as: String.self), text: try row.decode(column: "text", as: String.self), rank: 0),
+                    vector)
+        }
+    }
+
+    /// File counts and bytes of a vector store's files (or of one batch's), by status.
+    public func fileCounts(vectorStoreID: String, batchID: String? = nil) async throws -> (counts: FileCounts, bytes: Int) {
+        var query: SQLQueryString = """
+            SELECT status, CAST(COUNT(*) AS BIGINT) AS n FROM vector_store_files WHERE project = \(bind: project) AND parent_id = \(bind: vectorStoreID)
+            """
+        if let batchID { query += " AND tag = \(bind: batchID)" }
+        query += " GROUP BY status"
+        var counts = FileCounts()
+        for row in try await database.raw(query).all() {
+            counts.add(status: try row.decode(column: "status", as: String.self), count: try row.decode(column: "n", as: Int.self))
+        }
+        // The bytes of extracted text: each file's last chunk ends at its text's length.
+        let bytes = try await database.raw("""
+            SELECT CAST(COALESCE(SUM(m), 0) AS BIGINT) AS bytes FROM (
+                SELECT MAX(end_offset) AS m FROM chunks WHERE project = \(bind: project) AND vector_store_id = \(bind: vectorStoreID) GROUP BY file_id
+            ) AS per_file
+            """).first()?.decode(column: "bytes", as: Int.self) ?? 0
+        return (counts, bytes)
+    }
+}
