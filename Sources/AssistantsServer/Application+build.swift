@@ -32,17 +32,20 @@ public func buildApplication(
     }
     let ingestion = IngestionService(store: store, blobs: blobs, embedder: embedder, logger: logger)
     let retrieval = Retrieval(library: VectorStoreLibrary(ingestion: ingestion), search: FileSearch(store: store, embedder: embedder))
+    let codeService = CodeInterpreterService(dataDirectory: configuration.dataDirectory, settings: configuration.codeInterpreter, logger: logger)
     let hub = RunEventHub()
     let executor = RunExecutor(
-        store: store, client: client, router: models, hub: hub, fileSearch: FileSearchTool(search: retrieval.search), logger: logger)
+        store: store, client: client, router: models, hub: hub, fileSearch: FileSearchTool(search: retrieval.search),
+        codeInterpreter: CodeInterpreterTool(service: codeService, store: store, blobs: blobs), logger: logger)
     let engine = RunEngine(store: store, executor: executor, hub: hub, logger: logger)
-    let router = buildRouter(configuration: configuration, store: store, blobs: blobs, engine: engine, retrieval: retrieval)
+    let router = buildRouter(configuration: configuration, store: store, blobs: blobs, engine: engine, retrieval: retrieval,
+                             codeInterpreterUnavailable: codeService.unavailableReason)
     var app = Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "assistants-server"),
         logger: logger)
     // Shut down in reverse: the server stops taking requests, the engine drains, then the database closes.
-    app.addServices(ResourcesService(store: store, http: http), ingestion, engine)
+    app.addServices(ResourcesService(store: store, http: http), codeService, ingestion, engine)
     return app
 }
 
@@ -54,7 +57,7 @@ struct Retrieval {
 }
 
 func buildRouter(configuration: ServerConfiguration, store: ObjectStore, blobs: FileBlobs, engine: RunEngine,
-                 retrieval: Retrieval) -> Router<APIRequestContext> {
+                 retrieval: Retrieval, codeInterpreterUnavailable: String?) -> Router<APIRequestContext> {
     let router = Router(context: APIRequestContext.self)
     router.add(middleware: ErrorMiddleware())
     router.get("health") { _, _ in Response.json("{\"status\":\"ok\"}") }
@@ -63,7 +66,8 @@ func buildRouter(configuration: ServerConfiguration, store: ObjectStore, blobs: 
     ThreadsController(store: store, library: retrieval.library).addRoutes(to: v1)
     MessagesController(store: store, library: retrieval.library).addRoutes(to: v1)
     FilesController(store: store, blobs: blobs, maxUploadBytes: configuration.maxUploadBytes).addRoutes(to: v1)
-    RunsController(store: store, library: retrieval.library, engine: engine, expirySeconds: configuration.runExpirySeconds).addRoutes(to: v1)
+    RunsController(store: store, library: retrieval.library, engine: engine, expirySeconds: configuration.runExpirySeconds,
+                   codeInterpreterUnavailable: codeInterpreterUnavailable).addRoutes(to: v1)
     RunStepsController(store: store).addRoutes(to: v1)
     VectorStoresController(store: store, library: retrieval.library, search: retrieval.search).addRoutes(to: v1)
     VectorStoreFilesController(store: store, library: retrieval.library).addRoutes(to: v1)

@@ -15,6 +15,8 @@ public struct ServerConfiguration: Sendable {
     public var modelsConfigPath: String?
     /// The embedding model for file_search (`ASSISTANTS_EMBEDDING_MODEL`), routed like chat models; none: full text only.
     public var embeddingModel: String?
+    /// The code_interpreter sandboxes: time limit, idle timeout, number of sessions.
+    public var codeInterpreter = CodeInterpreterService.Settings()
     /// How long a run may wait before it expires (the spec's examples: 10 minutes).
     public var runExpirySeconds = 600
     /// Tries per model call on 429, 5xx and connection errors, and the first backoff delay (doubling).

@@ -53,6 +53,19 @@ struct Serve: AsyncParsableCommand {
             configuration.runExpirySeconds = value
         }
 
+        if let text = setting(nil, "ASSISTANTS_CODE_TIMEOUT_SECONDS") {
+            guard let value = Int(text), value > 0 else { throw ValidationError("invalid ASSISTANTS_CODE_TIMEOUT_SECONDS '\(text)'") }
+            configuration.codeInterpreter.limits.timeout = .seconds(value)
+        }
+        if let text = setting(nil, "ASSISTANTS_CODE_IDLE_SECONDS") {
+            guard let value = Int(text), value > 0 else { throw ValidationError("invalid ASSISTANTS_CODE_IDLE_SECONDS '\(text)'") }
+            configuration.codeInterpreter.idleTimeout = .seconds(value)
+        }
+        if let text = setting(nil, "ASSISTANTS_CODE_MAX_SESSIONS") {
+            guard let value = Int(text), value > 0 else { throw ValidationError("invalid ASSISTANTS_CODE_MAX_SESSIONS '\(text)'") }
+            configuration.codeInterpreter.maxSessions = value
+        }
+
         var logger = Logger(label: "assistants-server")
         let level = setting(logLevel, "ASSISTANTS_LOG_LEVEL") ?? "info"
         guard let parsed = Logger.Level(rawValue: level) else { throw ValidationError("invalid log level '\(level)'") }

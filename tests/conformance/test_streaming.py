@@ -456,48 +456,86 @@ def test_stream_upstream_500_raw_status_and_done(client, tenant, upstream, asst)
     assert "error" not in [n for n, _ in events]
 
 
-def test_stream_cancel_while_streaming(client, upstream, asst):
+def _stream_and_cancel_raw(tenant, client, thread_id: str, assistant_id: str):
+    """Stream a run with httpx, cancel it after the first message delta (from the reading
+    thread, on another connection); returns ([(name, obj)], the cancel response, seconds)."""
+    objs, cancel_status = [], None
+    start = time.monotonic()
+    with tenant.http() as h:
+        with h.stream("POST", f"/threads/{thread_id}/runs", json={"assistant_id": assistant_id, "stream": True}) as r:
+            assert r.status_code == 200
+            event = None
+            for line in r.iter_lines():
+                if line.startswith("event: "):
+                    event = line[len("event: "):]
+                elif line.startswith("data: "):
+                    data = line[len("data: "):]
+                    objs.append((event, data if event == "done" else json.loads(data)))
+                    if event == "thread.message.delta" and cancel_status is None:
+                        run_id = objs[0][1]["id"]
+                        cancel_status = client.beta.threads.runs.cancel(run_id, thread_id=thread_id).status
+    return objs, cancel_status, time.monotonic() - start
+
+
+def test_stream_cancel_while_streaming(tenant, client, upstream, asst):
+    """Cancel during a slow reply: the stream ends with [thread.run.cancelling],
+    thread.message.incomplete (run_cancelled), thread.run.step.cancelled, thread.run.cancelled, done."""
     t, mk = new_thread_with_marker(client)
     upstream.enqueue(slow(" ".join(["tick"] * 200), chunks=200, delay=0.05), match=mk)  # ~10 s
+    objs, cancel_status, took = _stream_and_cancel_raw(tenant, client, t.id, asst.id)
+    assert cancel_status in ("cancelling", "cancelled")
+    assert objs[-1] == ("done", "[DONE]")
+    names = [n for n, _ in objs[:-1]]
+    assert took < 8, f"the stream ran {took:.1f}s after a cancel"
+    i = names.index("thread.message.delta")
+    assert names[:i] == RUN_HEAD + MESSAGE_STEP_OPEN, names
+    tail = [n for n in names[i:] if n != "thread.message.delta"]
+    expected_tail = ["thread.run.cancelling", "thread.message.incomplete", "thread.run.step.cancelled",
+                     "thread.run.cancelled"]
+    if "thread.run.cancelling" not in tail:
+        expected_tail = expected_tail[1:]
+    assert tail == expected_tail, names
+    assert "thread.message.delta" not in names[names.index(tail[0]):], "no deltas after the cancel took effect"
+    ev = {n: o for n, o in objs[:-1]}
+    if "thread.run.cancelling" in ev:
+        assert ev["thread.run.cancelling"]["status"] == "cancelling"
+    inc = ev["thread.message.incomplete"]
+    assert inc["status"] == "incomplete" and inc["incomplete_details"] == {"reason": "run_cancelled"}, inc
+    assert inc["incomplete_at"] is not None
+    step = check_step(ev["thread.run.step.cancelled"], status="cancelled")
+    assert step["cancelled_at"] is not None
+    run = check_run(ev["thread.run.cancelled"], status="cancelled")
+    assert run["cancelled_at"] is not None and run["completed_at"] is None
+    assert client.beta.threads.runs.retrieve(run["id"], thread_id=t.id).status == "cancelled"
+
+
+@pytest.mark.xfail(strict=True, reason="server bug: thread.message.incomplete after a cancel has content [] "
+                   "although text deltas were streamed (the partial text is dropped); openai-python's "
+                   "AssistantEventHandler then raises IndexError (_assistants.py, content[index])")
+def test_stream_cancel_keeps_streamed_text_sdk(client, upstream, asst):
+    """Through the SDK: cancelling mid-stream must not break the event handler, and the
+    incomplete message (event and stored) holds the text streamed so far."""
+    t, mk = new_thread_with_marker(client)
+    upstream.enqueue(slow(" ".join(["tick"] * 200), chunks=200, delay=0.05), match=mk)
     h = Recorder()
-    canceller = client.with_options()  # own connection pool is not needed; a request from the handler is fine
-    cancel_result = {}
+    canceller = client.with_options()
+    cancelled = {}
 
     def do_cancel():
-        run_id = h.events[0][1]["id"]
-        cancel_result["run"] = canceller.beta.threads.runs.cancel(run_id, thread_id=t.id)
+        cancelled["run"] = canceller.beta.threads.runs.cancel(h.events[0][1]["id"], thread_id=t.id)
 
     h.on_first_delta = do_cancel
-    start = time.monotonic()
     with client.beta.threads.runs.stream(thread_id=t.id, assistant_id=asst.id, event_handler=h) as stream:
         stream.until_done()
         final_run = stream.get_final_run()
-    took = time.monotonic() - start
     assert not h.exceptions, h.exceptions
-    assert cancel_result["run"].status in ("cancelling", "cancelled")
-    names = h.names
-    assert names[-1] == "thread.run.cancelled", names
-    assert took < 8, f"the stream ran {took:.1f}s after a cancel"
-    i = names.index("thread.message.delta")
-    tail = [n for n in names[i:] if n != "thread.message.delta"]
-    # expected: [thread.run.cancelling], thread.message.incomplete, step cancelled, thread.run.cancelled
-    allowed_tail = {"thread.run.cancelling", "thread.message.incomplete", "thread.message.completed",
-                    "thread.run.step.cancelled", "thread.run.step.completed", "thread.run.cancelled"}
-    assert set(tail) <= allowed_tail, tail
-    if "thread.run.cancelling" in tail:
-        assert tail.index("thread.run.cancelling") < tail.index("thread.run.cancelled")
-    run = check_run(h.of("thread.run.cancelled")[0], status="cancelled")
-    assert run["cancelled_at"] is not None
-    assert final_run.status == "cancelled"
-    msg = [m for m in client.beta.threads.messages.list(t.id) if m.role == "assistant"]
-    for m in msg:
-        assert m.status in ("incomplete", "completed")
-    if "thread.message.incomplete" in tail:
-        inc = h.of("thread.message.incomplete")[0]
-        assert inc["status"] == "incomplete" and inc["incomplete_details"] == {"reason": "run_cancelled"}, inc
-        streamed = "".join(h.text_deltas)
-        assert text_of(inc) == streamed, "the incomplete message holds what was streamed"
-    print("cancel tail:", tail)
+    assert h.names[-1] == "thread.run.cancelled" and final_run.status == "cancelled"
+    streamed = "".join(h.text_deltas)
+    assert streamed
+    inc = h.of("thread.message.incomplete")[0]
+    assert text_of(inc) == streamed
+    stored = client.beta.threads.messages.retrieve(inc["id"], thread_id=t.id)
+    assert stored.status == "incomplete" and text_of(stored) == streamed
 
 
 # --------------------------------------------------------------------------- raw frames

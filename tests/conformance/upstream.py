@@ -28,12 +28,18 @@ Standalone (benches)::
 
     python upstream.py --port 8099 [--mode instant|echo|scripted] [--tool-round-trip]
                        [--text "ok"] [--delay-ms 0] [--quiet]
+                       [--stream-chunks N] [--stamp] [--nodelay]
 
 ``--mode instant`` answers every request with ``--text`` at once; ``--tool-round-trip``
 answers a request whose last message is from the user and that offers tools with a
 call to the first tool (arguments made from its JSON schema; primes for
 ``add_prime_numbers``), and a request whose last message is a tool result with a
 text reply quoting it.
+
+Latency benches (bench/stream.sh): ``--stamp --stream-chunks N`` makes every streamed
+reply N content chunks, each one ``<t=NANOS>`` with ``time.time_ns()`` taken just before
+that chunk is written (``--delay-ms`` between chunks); ``--nodelay`` sets TCP_NODELAY on
+accepted connections so small chunks are not held back by Nagle's algorithm.
 """
 
 from __future__ import annotations
@@ -62,6 +68,7 @@ __all__ = [
     "error",
     "rate_limited",
     "gate",
+    "stamped",
     "system_prompt",
     "chat_messages",
     "PRIMES_25",
@@ -106,6 +113,7 @@ class Reply:
     usage: Optional[dict] = None
     event: Optional[threading.Event] = None
     event_timeout: float = 120.0
+    stamp: bool = False  # stream ``chunks`` pieces "<t=time_ns>" stamped at send time (benches)
 
 
 def text(content: str = "ok", *, chunks: Optional[int] = None, delay: float = 0.0,
@@ -138,6 +146,12 @@ def slow(content: str = "This answer is streamed slowly.", *, chunks: int = 50, 
          finish_reason: str = "stop") -> Reply:
     """A text reply in ``chunks`` pieces with ``delay`` seconds before each."""
     return Reply(kind="text", content=content, chunks=chunks, delay=delay, finish_reason=finish_reason)
+
+
+def stamped(chunks: int = 100, *, delay: float = 0.0) -> Reply:
+    """A streamed text reply of ``chunks`` pieces ``<t=NANOS>``, each stamped with
+    ``time.time_ns()`` just before it is written (for latency benches)."""
+    return Reply(kind="text", content="<t=0>" * chunks, chunks=chunks, delay=delay, stamp=True)
 
 
 def length(content: str = "This reply was cut off because it ran out of tokens " * 4,
@@ -232,6 +246,10 @@ class _Handler(BaseHTTPRequestHandler):
     @property
     def up(self) -> "ScriptedUpstream":
         return self.server.upstream
+
+    @property
+    def disable_nagle_algorithm(self) -> bool:  # read by StreamRequestHandler.setup()
+        return self.server.upstream.nodelay
 
     def _read_body(self) -> bytes:
         n = int(self.headers.get("Content-Length") or 0)
@@ -363,7 +381,14 @@ class _Handler(BaseHTTPRequestHandler):
             if reply.delay:
                 time.sleep(reply.delay)
 
-        if reply.kind == "text":
+        if reply.kind == "text" and reply.stamp:
+            pause()
+            event({"role": "assistant", "content": "", "refusal": None})
+            for _ in range(max(1, reply.chunks or 1)):
+                pause()
+                event({"content": f"<t={time.time_ns()}>"})
+            event({}, finish)
+        elif reply.kind == "text":
             pieces = _split(reply.content, reply.chunks)
             pause()
             event({"role": "assistant", "content": "", "refusal": None})
@@ -426,7 +451,8 @@ class ScriptedUpstream:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, mode: str = "scripted",
                  default_text: str = "ok", tool_round_trip: bool = False, delay: float = 0.0,
-                 verbose: bool = False, models: Optional[list] = None):
+                 verbose: bool = False, models: Optional[list] = None, stream_chunks: Optional[int] = None,
+                 stamp: bool = False, nodelay: bool = False):
         if host not in ("127.0.0.1", "localhost", "::1") and not host.startswith("127."):
             raise ValueError("the scripted upstream listens on loopback only")
         self.host = host
@@ -436,6 +462,9 @@ class ScriptedUpstream:
         self.tool_round_trip = tool_round_trip
         self.delay = delay
         self.verbose = verbose
+        self.stream_chunks = stream_chunks  # instant mode: chunks per reply (None: word-split)
+        self.stamp = stamp                  # instant mode: stamped chunks (see stamped())
+        self.nodelay = nodelay              # TCP_NODELAY on accepted connections
         self.models = set(models or ["gpt-4o-mini", "gpt-4o", "scripted-model"])
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
@@ -506,7 +535,11 @@ class ScriptedUpstream:
 
     def _next_reply(self, body: dict) -> Reply:
         if self.mode == "instant":
-            return self._auto_reply(body) if self.tool_round_trip else Reply(content=self.default_text)
+            if self.stamp:
+                return stamped(self.stream_chunks or 100, delay=self.delay)
+            if self.tool_round_trip:
+                return self._auto_reply(body)
+            return Reply(content=self.default_text, chunks=self.stream_chunks)
         blob = json.dumps(body, ensure_ascii=False)
         with self._lock:
             chosen = None
@@ -629,10 +662,16 @@ def main(argv=None):
                          "and a tool result with a text reply")
     ap.add_argument("--delay-ms", type=float, default=0.0, help="delay before each streamed chunk")
     ap.add_argument("--verbose", action="store_true", help="log each request")
+    ap.add_argument("--stream-chunks", type=int, default=None,
+                    help="instant mode: content chunks per streamed reply (default: one per word)")
+    ap.add_argument("--stamp", action="store_true",
+                    help="instant mode: every chunk is '<t=NANOS>', time.time_ns() at its send (latency benches)")
+    ap.add_argument("--nodelay", action="store_true", help="TCP_NODELAY on accepted connections")
     args = ap.parse_args(argv)
     up = ScriptedUpstream(args.host, args.port, mode=args.mode, default_text=args.text,
                           tool_round_trip=args.tool_round_trip, delay=args.delay_ms / 1000.0,
-                          verbose=args.verbose)
+                          verbose=args.verbose, stream_chunks=args.stream_chunks, stamp=args.stamp,
+                          nodelay=args.nodelay)
     up.start()
     print(f"scripted upstream listening on {up.base_url} (mode {args.mode}"
           f"{', tool round trip' if args.tool_round_trip else ''})", flush=True)

@@ -25,17 +25,21 @@ struct PromptBuilder {
         var sourceCount = 0
         for step in steps where step.type == "tool_calls" && step.status == .completed {
             let calls = (step.step_details["tool_calls"]?.arrayValue ?? []).filter {
-                $0["type"]?.stringValue == "function" || $0["type"]?.stringValue == FileSearchTool.name
+                ["function", FileSearchTool.name, CodeInterpreterTool.name].contains($0["type"]?.stringValue ?? "")
             }
             guard !calls.isEmpty else { continue }
             toolMessages.append([
                 "role": "assistant",
                 "content": .null,
                 "tool_calls": .array(calls.map { call in
-                    let isFunction = call["type"]?.stringValue == "function"
-                    return ["id": call["id"] ?? "", "type": "function",
-                            "function": ["name": isFunction ? (call["function"]?["name"] ?? "") : .string(FileSearchTool.name),
-                                         "arguments": isFunction ? (call["function"]?["arguments"] ?? "{}") : "{}"]]
+                    let type = call["type"]?.stringValue ?? "function"
+                    let name: JSONValue = type == "function" ? (call["function"]?["name"] ?? "") : .string(type)
+                    let arguments: JSONValue = switch type {
+                    case "function": call["function"]?["arguments"] ?? "{}"
+                    case CodeInterpreterTool.name: .string((["code": call["code_interpreter"]?["input"] ?? ""] as JSONValue).jsonString)
+                    default: "{}"
+                    }
+                    return ["id": call["id"] ?? "", "type": "function", "function": ["name": name, "arguments": arguments]]
                 }),
             ])
             for call in calls {
@@ -43,6 +47,9 @@ struct PromptBuilder {
                 if call["type"]?.stringValue == "function" {
                     output = call["function"]?["output"]?.stringValue ?? ""
                     fixedTokens += estimateTokens(call["function"]?["arguments"]?.stringValue ?? "")
+                } else if call["type"]?.stringValue == CodeInterpreterTool.name {
+                    output = CodeInterpreterTool.toolOutput(call)
+                    fixedTokens += estimateTokens(call["code_interpreter"]?["input"]?.stringValue ?? "")
                 } else {
                     output = FileSearchTool.toolOutput(call, firstSource: sourceCount)
                     sourceCount += call["file_search"]?["results"]?.arrayValue?.count ?? 0

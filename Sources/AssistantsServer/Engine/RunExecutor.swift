@@ -9,6 +9,7 @@ struct RunExecutor {
     let router: ModelRouter
     let hub: RunEventHub
     let fileSearch: FileSearchTool
+    let codeInterpreter: CodeInterpreterTool
     let logger: Logger
     /// Model turns one run may take in a row (each server-side tool round is one).
     let maxTurns = 10
@@ -72,13 +73,19 @@ struct RunExecutor {
 
     /// One model call, and what follows from its answer.
     private func turn(_ run: Run, project: String, endpoint: UpstreamEndpoint) async throws -> TurnOutcome {
-        let (messages, steps, vectorStoreIDs) = try await store.read(project: project) { session in
+        let (messages, steps, vectorStoreIDs, codeFileIDs) = try await store.read(project: project) { session in
             let assistant = try await session.get(Assistant.self, id: run.assistant_id)
             let thread = try await session.get(AssistantThread.self, id: run.thread_id)
-            let ids = [assistant?.tool_resources, thread?.tool_resources].compactMap {
-                $0?["file_search"]?["vector_store_ids"]?.arrayValue?.compactMap(\.stringValue)
-            }.flatMap { $0 }
-            return (try await session.all(Message.self, parentID: run.thread_id), try await session.all(RunStep.self, parentID: run.id), ids)
+            let resources = [assistant?.tool_resources, thread?.tool_resources]
+            let ids = resources.compactMap { $0?["file_search"]?["vector_store_ids"]?.arrayValue?.compactMap(\.stringValue) }.flatMap { $0 }
+            let messages = try await session.all(Message.self, parentID: run.thread_id)
+            let attached = messages.flatMap { message in
+                (message.attachments ?? []).filter { attachment in
+                    (attachment["tools"]?.arrayValue ?? []).contains { $0["type"]?.stringValue == CodeInterpreterTool.name }
+                }.compactMap { $0["file_id"]?.stringValue }
+            }
+            let codeFiles = resources.compactMap { $0?["code_interpreter"]?["file_ids"]?.arrayValue?.compactMap(\.stringValue) }.flatMap { $0 }
+            return (messages, try await session.all(RunStep.self, parentID: run.id), ids, codeFiles + attached)
         }
         let prompt = PromptBuilder.build(run: run, threadMessages: messages, steps: steps, contextWindow: endpoint.contextWindow)
         if prompt.overBudget, run.max_prompt_tokens != nil {
@@ -96,7 +103,7 @@ struct RunExecutor {
             body["max_tokens"] = .int(remaining)
         }
 
-        let serverTools: Set<String> = run.tools.contains { $0["type"]?.stringValue == FileSearchTool.name } ? [FileSearchTool.name] : []
+        let serverTools = Set(run.tools.compactMap { $0["type"]?.stringValue }.filter { $0 == FileSearchTool.name || $0 == CodeInterpreterTool.name })
         let state = TurnState(run: run, project: project, store: store, hub: hub, serverTools: serverTools)
         var turn = try await client.complete(body: body, endpoint: endpoint) { delta in
             try await state.handle(delta)
@@ -109,18 +116,23 @@ struct RunExecutor {
             let serverCalls = turn.toolCalls.filter { serverTools.contains($0.function.name) }
             var results: [String: JSONValue] = [:]
             for call in serverCalls {
+                if call.function.name == CodeInterpreterTool.name {
+                    results[call.id] = try await codeInterpreter.run(callID: call.id, arguments: call.function.arguments, run: run,
+                                                                     project: project, inputFileIDs: codeFileIDs)
+                    continue
+                }
                 let tool = run.tools.first { $0["type"]?.stringValue == FileSearchTool.name } ?? [:]
                 results[call.id] = try await fileSearch.run(callID: call.id, arguments: call.function.arguments, tool: tool,
                                                             project: project, vectorStoreIDs: vectorStoreIDs)
             }
-            if !vectorStoreIDs.isEmpty && !serverCalls.isEmpty {
+            if !vectorStoreIDs.isEmpty && serverCalls.contains(where: { $0.function.name == FileSearchTool.name }) {
                 try await store.write(project: project) { try await VectorStoreLibrary.touch(vectorStoreIDs, session: $0) }
             }
             return try await toolCalls(run, project: project, turn: turn, state: state, serverResults: results)
         } else if turn.finishReason == "length", run.max_completion_tokens != nil {
             try await finishIncomplete(run, project: project, reason: "max_completion_tokens", turn: turn, state: state)
         } else {
-            try await complete(run, project: project, turn: turn, state: state, sources: FileSearchTool.sources(of: steps))
+            try await complete(run, project: project, turn: turn, state: state, steps: steps)
         }
         return .finished
     }
@@ -134,10 +146,16 @@ struct RunExecutor {
         if run.tools.contains(where: { $0["type"]?.stringValue == FileSearchTool.name }) {
             functions.append(FileSearchTool.definition)
         }
+        if run.tools.contains(where: { $0["type"]?.stringValue == CodeInterpreterTool.name }) {
+            functions.append(CodeInterpreterTool.definition)
+        }
         if !functions.isEmpty {
             body["tools"] = .array(functions)
-            body["tool_choice"] = run.tool_choice["type"]?.stringValue == FileSearchTool.name
-                ? ["type": "function", "function": ["name": .string(FileSearchTool.name)]] : run.tool_choice
+            if let type = run.tool_choice["type"]?.stringValue, type != "function" {
+                body["tool_choice"] = ["type": "function", "function": ["name": .string(type)]]
+            } else {
+                body["tool_choice"] = run.tool_choice
+            }
             if !run.parallel_tool_calls { body["parallel_tool_calls"] = false }
         }
         if let temperature = run.temperature { body["temperature"] = .double(temperature) }
@@ -197,17 +215,21 @@ struct RunExecutor {
     }
 
     /// The model answered: its message, the step and the run complete.
-    private func complete(_ run: Run, project: String, turn: ChatTurn, state: TurnState, sources: [String]) async throws {
+    private func complete(_ run: Run, project: String, turn: ChatTurn, state: TurnState, steps: [RunStep]) async throws {
         try await state.ensureMessage()
         let usage = turn.usage ?? Usage()
         let text = turn.text
-        let annotations = FileSearchTool.annotations(in: text, sources: sources)
+        let code = CodeInterpreterTool.outputs(of: steps)
+        let annotations = (FileSearchTool.annotations(in: text, sources: FileSearchTool.sources(of: steps))
+            + CodeInterpreterTool.annotations(in: text, files: code.files))
+            .sorted { ($0["start_index"]?.intValue ?? 0) < ($1["start_index"]?.intValue ?? 0) }
+        let images: [JSONValue] = code.images.map { ["type": "image_file", "image_file": ["file_id": .string($0), "detail": "auto"]] }
         try await state.publishAnnotations(annotations)
         let now = unixNow()
         let outcome = try await store.write(project: project) { session -> (Run, Message?, RunStep?)? in
             guard var run = try await session.get(Run.self, id: run.id), run.status == .in_progress else { return nil }
             var message = state.message
-            message?.content = [Message.textPart(text, annotations: annotations)]
+            message?.content = [Message.textPart(text, annotations: annotations)] + images
             message?.status = .completed
             message?.completed_at = now
             var step = state.messageStep

@@ -81,7 +81,7 @@ struct RunRequest {
     }
 
     /// The run this request starts for `assistant` on `threadID`.
-    func makeRun(assistant: Assistant, threadID: String, expirySeconds: Int) throws -> Run {
+    func makeRun(assistant: Assistant, threadID: String, expirySeconds: Int, codeInterpreterUnavailable: String?) throws -> Run {
         let now = unixNow()
         var instructions = self.instructions ?? assistant.instructions ?? ""
         if let additionalInstructions, !additionalInstructions.isEmpty {
@@ -92,16 +92,16 @@ struct RunRequest {
         run.expires_at = now + expirySeconds
         run.tools = tools ?? assistant.tools
         for tool in run.tools {
-            if let type = tool["type"]?.stringValue, type != "function", type != "file_search" {
-                throw APIError.notImplemented("The \(type) tool is not supported by this server's run engine yet; runs can use function tools.")
+            if tool["type"]?.stringValue == "code_interpreter", let reason = codeInterpreterUnavailable {
+                throw APIError.notImplemented("The code_interpreter tool is unavailable on this server: \(reason).")
             }
         }
         if let name = toolChoice?["function"]?["name"]?.stringValue,
            !run.tools.contains(where: { $0["function"]?["name"]?.stringValue == name }) {
             throw APIError.invalidRequest("Invalid 'tool_choice': no function named '\(name)' is among the run's tools.", param: "tool_choice")
         }
-        if let type = toolChoice?["type"]?.stringValue, type != "function", type != "file_search" {
-            throw APIError.notImplemented("tool_choice '\(type)' is not supported by this server's run engine yet.")
+        if let type = toolChoice?["type"]?.stringValue, type != "function", !run.tools.contains(where: { $0["type"]?.stringValue == type }) {
+            throw APIError.invalidRequest("Invalid 'tool_choice': the run has no \(type) tool.", param: "tool_choice")
         }
         run.metadata = metadata ?? [:]
         run.temperature = temperature ?? assistant.temperature ?? 1

@@ -7,6 +7,8 @@ struct RunsController {
     let library: VectorStoreLibrary
     let engine: RunEngine
     let expirySeconds: Int
+    /// Why runs cannot use code_interpreter here, if they cannot.
+    let codeInterpreterUnavailable: String?
 
     var hub: RunEventHub { engine.hub }
 
@@ -38,7 +40,7 @@ struct RunsController {
             if let active = try await session.activeRunID(threadID: threadID) {
                 throw APIError.invalidRequest("Thread \(threadID) already has an active run \(active).")
             }
-            let run = try runRequest.makeRun(assistant: assistant, threadID: threadID, expirySeconds: expirySeconds)
+            let run = try runRequest.makeRun(assistant: assistant, threadID: threadID, expirySeconds: expirySeconds, codeInterpreterUnavailable: codeInterpreterUnavailable)
             var messages: [Message] = []
             for inline in additional {
                 var message = Message(id: IDPrefix.message.makeID(), created_at: run.created_at, thread_id: threadID,
@@ -66,7 +68,7 @@ struct RunsController {
         if let resources = try body.toolResources().value { new.thread.tool_resources = resources }
         let (thread, run, added) = try await store.write(project: context.project) { session -> (AssistantThread, Run, [VectorStoreFile]) in
             let assistant = try await session.require(Assistant.self, id: runRequest.assistantID)
-            let run = try runRequest.makeRun(assistant: assistant, threadID: new.thread.id, expirySeconds: expirySeconds)
+            let run = try runRequest.makeRun(assistant: assistant, threadID: new.thread.id, expirySeconds: expirySeconds, codeInterpreterUnavailable: codeInterpreterUnavailable)
             let (thread, added) = try await ThreadsController.insert(new, library: library, session: session)
             try await session.insert(run)
             return (thread, run, added)

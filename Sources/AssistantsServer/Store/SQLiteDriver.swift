@@ -6,20 +6,21 @@ import NIOPosix
 import SQLKit
 import SQLiteKit
 
-/// The embedded default: one SQLite file in WAL mode, one writer connection behind a lock
+/// The embedded default: one SQLite file in WAL mode, one writer connection fed by group commit
 /// and a few reader connections that run concurrently with it.
 public final class SQLiteDriver: DatabaseDriver {
     public let dialect = DatabaseDialect.sqlite
     private let writer: SQLiteConnection
     private let readers: [SQLiteConnection]
     private let nextReader = NIOLockedValueBox(0)
-    private let writeLock = AsyncLock()
+    private let groupCommit: GroupCommit
     private let logger: Logger
 
     private init(writer: SQLiteConnection, readers: [SQLiteConnection], logger: Logger) {
         self.writer = writer
         self.readers = readers
         self.logger = logger
+        self.groupCommit = GroupCommit(database: writer.sql(queryLogLevel: nil))
     }
 
     /// Opens (creating if needed) the database file at `path`.
@@ -62,13 +63,13 @@ public final class SQLiteDriver: DatabaseDriver {
         return try await body(readers[index].sql(queryLogLevel: nil))
     }
 
+    /// Writes go through group commit: concurrent transactions share one COMMIT (and one fsync).
     public func withTransaction<T: Sendable>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
-        try await writeLock.withLock {
-            try await transaction(on: writer.sql(queryLogLevel: nil), begin: "BEGIN IMMEDIATE", body)
-        }
+        try await groupCommit.run(body)
     }
 
     public func shutdown() async {
+        groupCommit.shutdown()
         for connection in readers + [writer] {
             try? await connection.close()
         }

@@ -1,0 +1,88 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import ServiceLifecycle
+
+/// The sandboxed Python sessions of code_interpreter, one per thread: made on first use,
+/// closed after an idle timeout, bounded in number, all stopped at shutdown.
+public final class CodeInterpreterService: Service, Sendable {
+    public struct Settings: Sendable {
+        public var idleTimeout: Duration = .seconds(20 * 60)
+        public var maxSessions = 16
+        public var limits = Sandbox.Limits()
+
+        public init() {}
+    }
+
+    let sandbox: Sandbox?
+    /// Why code cannot run here (no bubblewrap or no user namespaces), if it cannot.
+    let unavailableReason: String?
+    let settings: Settings
+    let logger: Logger
+    private let sessions = NIOLockedValueBox([String: CodeSession]())
+
+    init(dataDirectory: String, settings: Settings, logger: Logger) {
+        self.settings = settings
+        self.logger = logger
+        var reason = Sandbox.probe()
+        var sandbox: Sandbox?
+        if reason == nil {
+            do {
+                sandbox = try Sandbox(dataDirectory: dataDirectory, limits: settings.limits)
+            } catch {
+                reason = "the sandbox folder could not be prepared: \(error)"
+            }
+        }
+        self.sandbox = sandbox
+        self.unavailableReason = reason
+        if let reason {
+            logger.warning("code_interpreter is unavailable: \(reason); runs that use it will be refused")
+        }
+    }
+
+    /// The session of a thread, made on first use.
+    func session(for key: String) async throws -> CodeSession {
+        guard let sandbox else {
+            throw APIError.notImplemented("code_interpreter is unavailable on this server: \(unavailableReason ?? "no sandbox").")
+        }
+        if let existing = sessions.withLockedValue({ $0[key] }) { return existing }
+        let directory = sandbox.sessionsPath + "/" + key.map { $0.isLetter || $0.isNumber || $0 == "_" ? String($0) : "_" }.joined()
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        chown(directory, uid_t(Sandbox.uid), gid_t(Sandbox.uid))
+        chmod(directory, 0o700)
+        let (session, evicted) = sessions.withLockedValue { table -> (CodeSession, CodeSession?) in
+            if let existing = table[key] { return (existing, nil) }
+            var evicted: CodeSession?
+            if table.count >= settings.maxSessions,
+               let oldest = table.min(by: { $0.value.lastUsed.withLockedValue { $0 } < $1.value.lastUsed.withLockedValue { $0 } }) {
+                evicted = table.removeValue(forKey: oldest.key)
+            }
+            let session = CodeSession(directory: directory, sandbox: sandbox)
+            table[key] = session
+            return (session, evicted)
+        }
+        if let evicted { await evicted.stop() }
+        return session
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(30))
+                await self.closeIdle()
+            }
+        }
+        for session in sessions.withLockedValue({ table in defer { table = [:] }; return Array(table.values) }) {
+            await session.stop()
+        }
+    }
+
+    func closeIdle() async {
+        let now = ContinuousClock.now
+        let idle = sessions.withLockedValue { table -> [CodeSession] in
+            let keys = table.filter { now - $0.value.lastUsed.withLockedValue { $0 } > settings.idleTimeout }.map(\.key)
+            return keys.compactMap { table.removeValue(forKey: $0) }
+        }
+        for session in idle { await session.stop() }
+    }
+}

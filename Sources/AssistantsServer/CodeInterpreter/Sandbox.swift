@@ -1,0 +1,130 @@
+import Foundation
+
+/// How a code_interpreter sandbox is started: bubblewrap with new namespaces (no network),
+/// read-only system files, the session folder at /mnt/data, an empty environment, uid 65534
+/// without capabilities, and rlimits (sandbox/bwrap-command.md explains each argument).
+public struct Sandbox: Sendable {
+    /// Limits of one sandbox.
+    public struct Limits: Sendable {
+        public var addressSpace = 2 * 1024 * 1024 * 1024
+        public var cpuSoft = 60
+        public var cpuHard = 3600
+        public var processes = 64
+        public var fileSize = 100 * 1024 * 1024
+        public var openFiles = 256
+        public var tmpSize = 256 * 1024 * 1024
+        public var shmSize = 16 * 1024 * 1024
+        /// Wall-clock limit of one execution; the session is killed and restarted past it (+ 2 s grace).
+        public var timeout: Duration = .seconds(30)
+
+        public init() {}
+    }
+
+    public static let uid = 65534
+
+    /// Where the kernel, passwd/group files and session folders live (under the data dir).
+    public let root: String
+    public let limits: Limits
+
+    var kernelPath: String { root + "/kernel.py" }
+    var passwdPath: String { root + "/passwd" }
+    var groupPath: String { root + "/group" }
+    var sessionsPath: String { root + "/sessions" }
+
+    /// Lays out the sandbox folder: the kernel and the one-user passwd/group, readable by uid 65534.
+    /// It lives under the data dir, unless uid 65534 cannot reach that (a parent folder without
+    /// `o+x`): then in a fresh folder under /tmp.
+    public init(dataDirectory: String, limits: Limits = Limits()) throws {
+        let manager = FileManager.default
+        try manager.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        let absolute = URL(fileURLWithPath: dataDirectory).standardizedFileURL.path
+        if Self.traversable(parentsOf: absolute) {
+            root = (absolute as NSString).appendingPathComponent("sandbox")
+        } else {
+            var template = Array("/tmp/assistants-sandbox-XXXXXX".utf8CString)
+            guard let made = mkdtemp(&template) else { throw ConfigurationError("cannot make a sandbox folder under /tmp") }
+            root = String(cString: made)
+        }
+        self.limits = limits
+        try manager.createDirectory(atPath: sessionsPath, withIntermediateDirectories: true)
+        try SandboxKernelSource.text.write(toFile: kernelPath, atomically: true, encoding: .utf8)
+        try "nobody:x:65534:65534:sandbox:/mnt/data:/usr/sbin/nologin\n".write(toFile: passwdPath, atomically: true, encoding: .utf8)
+        try "nogroup:x:65534:\n".write(toFile: groupPath, atomically: true, encoding: .utf8)
+        // bwrap runs as uid 65534 and must reach every bind source.
+        for path in [root, sessionsPath] { chmod(path, 0o711) }
+        if root.hasPrefix(absolute) { chmod(absolute, 0o711) }
+        for path in [kernelPath, passwdPath, groupPath] { chmod(path, 0o444) }
+    }
+
+    /// Whether every folder above `path` lets others through (`o+x`), as bwrap running as uid 65534 needs.
+    static func traversable(parentsOf path: String) -> Bool {
+        var current = (path as NSString).deletingLastPathComponent
+        while !current.isEmpty && current != "/" {
+            var info = stat()
+            guard stat(current, &info) == 0, info.st_mode & 0o001 != 0 else { return false }
+            current = (current as NSString).deletingLastPathComponent
+        }
+        return true
+    }
+
+    /// Whether sandboxes can be made here: bubblewrap installed and user namespaces allowed.
+    public static func probe() -> String? {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/bwrap") else {
+            return "bubblewrap (/usr/bin/bwrap) is not installed: apt-get install bubblewrap"
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        let asUser = getuid() == 0 ? ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : []
+        process.arguments = ["-i"] + asUser + ["/usr/bin/bwrap", "--unshare-user", "--unshare-net", "--ro-bind", "/", "/", "/bin/true"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        do {
+            try process.run()
+            process.waitUntilExit()
+        } catch {
+            return "bubblewrap could not be started: \(error)"
+        }
+        return process.terminationStatus == 0 ? nil : "bubblewrap cannot create user namespaces on this host"
+    }
+
+    /// The command of one session (sandbox/bwrap-command.md).
+    func arguments(sessionDirectory: String) -> [String] {
+        var arguments = ["-i"]
+        if getuid() == 0 {
+            // As root, bwrap would map the sandbox user to host root, which RLIMIT_NPROC does not bound.
+            arguments += ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"]
+        }
+        arguments += [
+            "/usr/bin/bwrap", "--unshare-all", "--unshare-user", "--disable-userns",
+            "--uid", "65534", "--gid", "65534", "--cap-drop", "ALL", "--new-session", "--die-with-parent",
+            "--hostname", "sandbox", "--clearenv",
+            "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/mnt/data", "--setenv", "LANG", "C.UTF-8",
+            "--setenv", "TMPDIR", "/tmp", "--setenv", "MPLBACKEND", "Agg", "--setenv", "MPLCONFIGDIR", "/tmp/matplotlib",
+            "--setenv", "OPENBLAS_NUM_THREADS", "1", "--setenv", "OMP_NUM_THREADS", "1",
+        ]
+        for name in ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"] {
+            if let value = ProcessInfo.processInfo.environment[name] { arguments += ["--setenv", name, value] }
+        }
+        arguments += [
+            "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
+            "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+        ]
+        for path in ["/etc/alternatives", "/etc/python3", "/etc/python3.11", "/etc/matplotlibrc", "/etc/fonts",
+                     "/etc/ld.so.cache", "/etc/localtime", "/var/cache/fontconfig"]
+        where FileManager.default.fileExists(atPath: path) {
+            arguments += ["--ro-bind", path, path]
+        }
+        arguments += [
+            "--ro-bind", passwdPath, "/etc/passwd", "--ro-bind", groupPath, "/etc/group",
+            "--proc", "/proc", "--dev", "/dev",
+            "--size", String(limits.shmSize), "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
+            "--size", String(limits.tmpSize), "--tmpfs", "/tmp",
+            "--bind", sessionDirectory, "/mnt/data", "--ro-bind", kernelPath, "/opt/kernel.py",
+            "--remount-ro", "/", "--chdir", "/mnt/data", "--",
+            "/usr/bin/prlimit", "--as=\(limits.addressSpace)", "--cpu=\(limits.cpuSoft):\(limits.cpuHard)",
+            "--nproc=\(limits.processes)", "--fsize=\(limits.fileSize)", "--nofile=\(limits.openFiles)", "--core=0", "--",
+            "/usr/bin/python3", "-I", "-B", "/opt/kernel.py",
+        ]
+        return arguments
+    }
+}

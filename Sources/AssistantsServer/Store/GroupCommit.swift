@@ -1,0 +1,91 @@
+import NIOConcurrencyHelpers
+import SQLKit
+
+/// Group commit for the single SQLite writer: transactions that arrive while one commits are
+/// run back to back inside one BEGIN/COMMIT, so one fsync makes many of them durable.
+/// If any of them throws, the group is rolled back and each is run again in its own transaction,
+/// so a failing request never takes another one's writes with it.
+final class GroupCommit: Sendable {
+    /// A waiting transaction: its body and the caller waiting for its result.
+    private struct Job: @unchecked Sendable {
+        // The body only runs while its caller is suspended waiting for it (see `run`).
+        let body: (any SQLDatabase) async throws -> any Sendable
+        let continuation: CheckedContinuation<any Sendable, any Error>
+    }
+
+    private let pending = NIOLockedValueBox([Job]())
+    private let wake: AsyncStream<Void>.Continuation
+    private let writerTask: Task<Void, Never>
+    private let maxGroup: Int
+
+    init(database: any SQLDatabase, maxGroup: Int = 128) {
+        let (signals, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        self.wake = wake
+        self.maxGroup = maxGroup
+        let pending = self.pending
+        writerTask = Task {
+            for await _ in signals {
+                while true {
+                    var group = pending.withLockedValue { jobs -> [Job] in
+                        let group = Array(jobs.prefix(maxGroup))
+                        jobs.removeFirst(group.count)
+                        return group
+                    }
+                    if group.isEmpty { break }
+                    await Self.commit(&group, on: database)
+                }
+            }
+        }
+    }
+
+    /// Runs `body` in a transaction of the next group and returns its result once committed.
+    func run<T: Sendable>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
+        let result = try await withoutActuallyEscaping(body) { escapable -> any Sendable in
+            let job = { (database: any SQLDatabase) async throws -> any Sendable in try await escapable(database) }
+            return try await withCheckedThrowingContinuation { continuation in
+                pending.withLockedValue { $0.append(Job(body: job, continuation: continuation)) }
+                wake.yield()
+            }
+        }
+        guard let typed = result as? T else { throw APIError.server("a transaction returned an unexpected result") }
+        return typed
+    }
+
+    /// Commits the group and empties it: no reference to a body may outlive its caller's wait.
+    private static func commit(_ group: inout [Job], on database: any SQLDatabase) async {
+        var outcomes: [Result<any Sendable, any Error>] = []
+        do {
+            try await database.raw("BEGIN IMMEDIATE").run()
+            for job in group {
+                outcomes.append(.success(try await job.body(database)))
+            }
+            try await database.raw("COMMIT").run()
+        } catch {
+            try? await database.raw("ROLLBACK").run()
+            // Each on its own, so one failure stays its own.
+            outcomes = []
+            for job in group {
+                do {
+                    try await database.raw("BEGIN IMMEDIATE").run()
+                    let value = try await job.body(database)
+                    try await database.raw("COMMIT").run()
+                    outcomes.append(.success(value))
+                } catch {
+                    try? await database.raw("ROLLBACK").run()
+                    outcomes.append(.failure(error))
+                }
+            }
+        }
+        // The bodies must be released before their callers resume.
+        let continuations = group.map(\.continuation)
+        group.removeAll()
+        for (continuation, outcome) in zip(continuations, outcomes) {
+            continuation.resume(with: outcome)
+        }
+    }
+
+    func shutdown() {
+        wake.finish()
+        writerTask.cancel()
+    }
+}
