@@ -13,7 +13,7 @@
 #      server CPU us per delta; target: median added latency < 1 ms
 #
 # Env: RUNS (50), CHUNKS (120), CONCURRENCY (4), DELAY_MS (1: pause before each upstream
-#      chunk; 0 = bursts), WARMUP (3), PHASES ("baseline,server"), TARGET_US (1000),
+#      chunk; 0 = bursts), WARMUP (3), ROUNDS (5: the phases take turns), PHASES ("baseline,server"), TARGET_US (1000),
 #      SKIP_BUILD=1 (use the binary as is), ASSISTANTS_SERVER_BIN (default the release one),
 #      BUILD_WAIT (seconds to wait for another swift-build, default 1800), and bench/lib.sh's.
 set -euo pipefail
@@ -26,6 +26,7 @@ CHUNKS="${CHUNKS:-120}"
 CONCURRENCY="${CONCURRENCY:-4}"
 DELAY_MS="${DELAY_MS:-1}"
 WARMUP="${WARMUP:-3}"
+ROUNDS="${ROUNDS:-5}"
 PHASES="${PHASES:-baseline,server}"
 TARGET_US="${TARGET_US:-1000}"
 BUILD_WAIT="${BUILD_WAIT:-1800}"
@@ -95,16 +96,18 @@ fi
 UPSTREAM_URL="http://127.0.0.1:$UPSTREAM_PORT/v1"
 start_server ASSISTANTS_UPSTREAM_URL="$UPSTREAM_URL" ASSISTANTS_UPSTREAM_API_KEY=bench-upstream-key
 
+LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 log "driver: $RUNS runs x $CHUNKS chunks per phase, $CONCURRENCY at a time, ${DELAY_MS} ms between chunks"
 status=0
 timeout 1200 "$VENV_PY" "$ROOT/bench/stream_driver.py" \
     --base-url "$BASE_URL" --upstream-url "$UPSTREAM_URL" \
     --server-pid "$SERVER_PID" --upstream-pid "$UPSTREAM_PID" --clk-tck "$(getconf CLK_TCK)" \
-    --runs "$RUNS" --chunks "$CHUNKS" --concurrency "$CONCURRENCY" --warmup "$WARMUP" --phases "$PHASES" \
+    --runs "$RUNS" --chunks "$CHUNKS" --concurrency "$CONCURRENCY" --warmup "$WARMUP" --rounds "$ROUNDS" --phases "$PHASES" \
     >"$BENCH_TMP/driver.out" || status=$?
 
-printf '\n== bench/stream.sh: %s runs x %s chunks, %s concurrent, %s ms between upstream chunks, SQLite, %s ==\n' \
-    "$RUNS" "$CHUNKS" "$CONCURRENCY" "$DELAY_MS" "$ASSISTANTS_SERVER_BIN"
+printf '\n== bench/stream.sh: %s runs x %s chunks, %s concurrent, %s ms between upstream chunks, %s rounds, SQLite, %s ==\n' \
+    "$RUNS" "$CHUNKS" "$CONCURRENCY" "$DELAY_MS" "$ROUNDS" "$ASSISTANTS_SERVER_BIN"
+printf 'load average before: %s\n' "$LOAD_BEFORE"
 verdict=0
 "$BENCH_PY" - "$BENCH_TMP/driver.out" "$TARGET_US" <<'PY' || verdict=$?
 import json, sys

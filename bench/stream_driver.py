@@ -15,7 +15,8 @@ Phases (--phases):
   ``thread.message.delta`` is timed. Also the server's CPU (utime+stime from
   /proc/PID/stat, before/after) per delta.
 
-Each phase runs --runs streams, --concurrency at a time, after --warmup unmeasured ones.
+Each phase runs --runs streams, --concurrency at a time, after --warmup unmeasured ones;
+the phases take turns in --rounds rounds (so load changes on the machine hit both).
 Prints one ``RESULT {json}`` line per phase. Exit status 1 when a run did not complete
 with every token, or when fewer than --min-deltas deltas were timed.
 
@@ -134,59 +135,79 @@ async def stream_upstream_run(client: httpx.AsyncClient, i: int, args, st: Stats
     st.deltas += chunks
 
 
-async def run_phase(name: str, args) -> dict:
+class Phase:
+    """One phase's totals over all rounds."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.st = Stats()
+        self.runs = 0
+        self.wall = 0.0
+        self.server_ticks = 0
+        self.upstream_ticks = 0
+        self.assistant_id = None
+        self.warmed = False
+
+
+async def run_round(ph: Phase, n_runs: int, first_index: int, args) -> None:
+    name, st = ph.name, ph.st
     if name == "server":
         base, headers = args.base_url.rstrip("/") + "/v1", {"OpenAI-Beta": "assistants=v2",
                                                             "Authorization": "Bearer bench"}
     else:
         base, headers = args.upstream_url.rstrip("/"), {"Authorization": "Bearer bench-upstream-key"}
     limits = httpx.Limits(max_connections=args.concurrency + 2, max_keepalive_connections=args.concurrency + 2)
-    st = Stats()
     async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, trust_env=False,
                                  timeout=httpx.Timeout(args.run_timeout)) as client:
-        assistant_id = None
-        if name == "server":
+        if name == "server" and ph.assistant_id is None:
             r = await client.post("/assistants", json={"model": args.model, "name": "stream-bench",
                                                        "instructions": "Be brief."})
             r.raise_for_status()
-            assistant_id = r.json()["id"]
+            ph.assistant_id = r.json()["id"]
 
         async def one(i: int, measure: bool):
             try:
-                coro = (stream_server_run(client, assistant_id, i, args, st, measure) if name == "server"
+                coro = (stream_server_run(client, ph.assistant_id, i, args, st, measure) if name == "server"
                         else stream_upstream_run(client, i, args, st, measure))
                 await asyncio.wait_for(coro, args.run_timeout)
             except (httpx.HTTPError, asyncio.TimeoutError, ValueError, KeyError) as e:
                 st.errors[f"{type(e).__name__}: {str(e)[:80]}"] += 1
 
-        # warm-up (not measured)
-        await asyncio.gather(*(one(-1 - k, False) for k in range(args.warmup)))
+        if not ph.warmed:  # warm-up (not measured), once per phase
+            await asyncio.gather(*(one(-1 - k, False) for k in range(args.warmup)))
+            ph.warmed = True
+        else:  # open the connections again, unmeasured
+            await asyncio.gather(*(one(-1 - k, False) for k in range(min(args.warmup, 1))))
 
-        todo = iter(range(args.runs))
+        todo = iter(range(first_index, first_index + n_runs))
 
         async def worker():
             for i in todo:
                 await one(i, True)
 
-        pid = args.server_pid if name == "server" else args.upstream_pid
         up0 = proc_cpu_ticks(args.upstream_pid)
-        cpu0 = proc_cpu_ticks(pid) if name == "server" else 0
+        cpu0 = proc_cpu_ticks(args.server_pid) if name == "server" else 0
         t0 = time.monotonic()
         tasks = [asyncio.create_task(worker()) for _ in range(args.concurrency)]
         _, pending = await asyncio.wait(tasks, timeout=args.phase_timeout)
         for t in pending:
             t.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-        wall = time.monotonic() - t0
-        cpu1 = proc_cpu_ticks(pid) if name == "server" else 0
-        up1 = proc_cpu_ticks(args.upstream_pid)
+        ph.wall += time.monotonic() - t0
+        ph.server_ticks += (proc_cpu_ticks(args.server_pid) - cpu0) if name == "server" else 0
+        ph.upstream_ticks += proc_cpu_ticks(args.upstream_pid) - up0
+        ph.runs += n_runs
 
+
+def phase_result(ph: Phase, args) -> dict:
+    st, name, wall = ph.st, ph.name, ph.wall
     lat_us = sorted(v / 1000.0 for v in st.lat_ns)
     us_per_tick = 1e6 / args.clk_tck
     res = {
         "phase": name,
-        "runs": args.runs,
+        "runs": ph.runs,
         "runs_ok": st.runs_ok,
+        "rounds": args.rounds,
         "concurrency": args.concurrency,
         "chunks_per_run": args.chunks,
         "deltas": st.deltas,
@@ -198,23 +219,32 @@ async def run_phase(name: str, args) -> dict:
         "lat_us_p99": round(percentile(lat_us, 0.99), 1),
         "lat_us_max": round(lat_us[-1], 1) if lat_us else None,
         "lat_us_min": round(lat_us[0], 1) if lat_us else None,
-        "server_cpu_us_per_delta": (round((cpu1 - cpu0) * us_per_tick / st.deltas, 1)
+        "server_cpu_us_per_delta": (round(ph.server_ticks * us_per_tick / st.deltas, 1)
                                     if name == "server" and st.deltas else None),
-        "server_cpu_ms_total": round((cpu1 - cpu0) * us_per_tick / 1000, 1) if name == "server" else None,
-        "upstream_cpu_us_per_chunk": round((up1 - up0) * us_per_tick / st.tokens, 1) if st.tokens else None,
+        "server_cpu_ms_total": round(ph.server_ticks * us_per_tick / 1000, 1) if name == "server" else None,
+        "upstream_cpu_us_per_chunk": round(ph.upstream_ticks * us_per_tick / st.tokens, 1) if st.tokens else None,
         "errors": dict(st.errors.most_common(8)),
     }
     if name == "server":
-        res["events_per_run"] = {k: round(v / max(1, args.runs), 2) for k, v in sorted(st.events.items())}
+        res["events_per_run"] = {k: round(v / max(1, ph.runs), 2) for k, v in sorted(st.events.items())}
     return res
 
 
 async def main_async(args) -> int:
+    """The phases take turns, round by round (--rounds), so that a change in the machine's
+    load during the bench hits both alike."""
+    phases = [Phase(p) for p in args.phases.split(",") if p]
+    per_round = [args.runs // args.rounds + (1 if r < args.runs % args.rounds else 0) for r in range(args.rounds)]
+    index = 0
+    for n in per_round:
+        for ph in phases:
+            await run_round(ph, n, index, args)
+        index += n
     ok = True
-    for name in [p for p in args.phases.split(",") if p]:
-        res = await run_phase(name, args)
+    for ph in phases:
+        res = phase_result(ph, args)
         print("RESULT " + json.dumps(res), flush=True)
-        print(f"{name}: {res['runs_ok']}/{res['runs']} runs, {res['tokens']} tokens in {res['deltas']} deltas, "
+        print(f"{ph.name}: {res['runs_ok']}/{res['runs']} runs, {res['tokens']} tokens in {res['deltas']} deltas, "
               f"p50 {res['lat_us_p50']} us, p99 {res['lat_us_p99']} us", file=sys.stderr, flush=True)
         if res["runs_ok"] != args.runs or res["tokens"] < args.min_deltas:
             ok = False
@@ -234,6 +264,7 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--model", default="gpt-4o-mini")
     ap.add_argument("--phases", default="baseline,server")
+    ap.add_argument("--rounds", type=int, default=5, help="the phases take turns this many times")
     ap.add_argument("--min-deltas", type=int, default=5000)
     ap.add_argument("--run-timeout", type=float, default=60.0)
     ap.add_argument("--phase-timeout", type=float, default=600.0)

@@ -46,7 +46,7 @@ struct FileSearchTool {
             "type": "file_search",
             "file_search": [
                 "ranking_options": ["ranker": .string(ranker == "auto" ? "default_2024_08_21" : ranker), "score_threshold": .double(threshold)],
-                "results": .array(results.map { result in
+                "results": .array(results.prefix(maxResults).map { result in
                     ["file_id": .string(result.fileID), "file_name": .string(result.filename), "score": .double(result.score),
                      "content": [["type": "text", "text": .string(result.text)]]]
                 }),

@@ -20,14 +20,25 @@ struct MessagesController {
         var message = Message(id: IDPrefix.message.makeID(), created_at: unixNow(), thread_id: threadID, role: inline.role, content: inline.content)
         message.attachments = inline.attachments ?? []
         message.metadata = inline.metadata ?? [:]
+        let searchesFiles = (message.attachments ?? []).contains { attachment in
+            (attachment["tools"]?.arrayValue ?? []).contains { $0["type"]?.stringValue == "file_search" }
+        }
         let added = try await store.write(project: context.project) { session in
-            var thread = try await session.require(AssistantThread.self, id: threadID)
-            if let runID = try await session.activeRunID(threadID: threadID) {
+            switch try await session.threadState(threadID) {
+            case .missing:
+                throw APIError.notFound("thread", id: threadID)
+            case .busy(let runID):
                 throw APIError.invalidRequest("Can't add messages to \(threadID) while a run \(runID) is active.")
+            case .idle:
+                break
             }
             try await Self.checkFiles(of: message, session: session)
-            let added = try await library.attachToThread([message], thread: &thread, session: session)
-            if !added.isEmpty { try await session.update(thread) }
+            var added: [VectorStoreFile] = []
+            if searchesFiles {
+                var thread = try await session.require(AssistantThread.self, id: threadID)
+                added = try await library.attachToThread([message], thread: &thread, session: session)
+                if !added.isEmpty { try await session.update(thread) }
+            }
             try await session.insert(message)
             return added
         }

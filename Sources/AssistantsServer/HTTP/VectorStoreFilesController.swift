@@ -79,6 +79,7 @@ struct VectorStoreFilesController {
         let body = try await JSONRequest.parse(request, context: context)
         try body.rejectUnknown(allowed: ["attributes"])
         let attributes = try body.attributes()
+        if attributes.isAbsent { throw body.missing("attributes") }
         let entry = try await store.write(project: context.project) { session in
             var entry = try await find(context, session: session)
             attributes.apply(to: &entry.attributes)
@@ -131,6 +132,12 @@ struct VectorStoreFilesController {
         var attachments: [VectorStoreLibrary.Attachment] = []
         let fileIDs = try body.stringArray("file_ids", maxItems: 2000).value
         let files = try body.array("files", maxItems: 2000).value
+        if fileIDs?.isEmpty == true || files?.isEmpty == true {
+            let key = fileIDs != nil ? "file_ids" : "files"
+            throw APIError.invalidRequest(
+                "Invalid '\(key)': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+                param: key, code: "empty_array")
+        }
         switch (fileIDs, files) {
         case (let ids?, nil):
             attachments = ids.map { .init(fileID: $0, attributes: attributes, chunking: chunking) }

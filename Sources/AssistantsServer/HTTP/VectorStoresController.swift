@@ -18,7 +18,7 @@ struct VectorStoresController {
     /// Creates a store inside the caller's transaction; also used for stores made inline by `tool_resources`.
     static func create(_ body: JSONRequest, library: VectorStoreLibrary, session: StoreSession) async throws -> (VectorStore, [VectorStoreFile]) {
         var vectorStore = VectorStore(id: IDPrefix.vectorStore.makeID(), created_at: unixNow())
-        vectorStore.name = try body.string("name", maxLength: 256).value
+        vectorStore.name = try body.string("name", maxLength: 256).value ?? ""
         vectorStore.description = try body.string("description", maxLength: 512).value
         vectorStore.metadata = try body.metadata().value ?? [:]
         if let expiry = try body.vectorStoreExpiry().value {
@@ -70,7 +70,7 @@ struct VectorStoresController {
         try body.rejectUnknown(allowed: ["name", "expires_after", "metadata"])
         let vectorStore = try await store.write(project: context.project) { session in
             var vectorStore = try await session.require(VectorStore.self, id: id)
-            try body.string("name", maxLength: 256).apply(to: &vectorStore.name)
+            if let name = try body.string("name", maxLength: 256).value { vectorStore.name = name }
             try body.metadata().apply(to: &vectorStore.metadata)
             switch try body.vectorStoreExpiry() {
             case .value(let expiry):
@@ -131,11 +131,11 @@ struct VectorStoresController {
         let page: JSONValue = [
             "object": "vector_store.search_results.page",
             "search_query": .array(queries.map { .string($0) }),
-            "data": .array(results.map { result in
+            "data": .array(results.prefix(maxResults).map { result in
                 ["file_id": .string(result.fileID), "filename": .string(result.filename), "score": .double(result.score),
                  "attributes": .object(result.attributes), "content": [["type": "text", "text": .string(result.text)]]]
             }),
-            "has_more": false,
+            "has_more": .bool(results.count > maxResults),
             "next_page": .null,
         ]
         return .json(page.jsonString)

@@ -4,7 +4,7 @@ public struct VectorStore: Codable, Sendable {
     public var id: String
     public var object = "vector_store"
     public var created_at: Int
-    @Nullable public var name: String?
+    public var name: String
     @Nullable public var description: String?
     public var usage_bytes: Int
     public var file_counts: FileCounts
@@ -17,6 +17,7 @@ public struct VectorStore: Codable, Sendable {
     public init(id: String, created_at: Int) {
         self.id = id
         self.created_at = created_at
+        self.name = ""
         self.usage_bytes = 0
         self.file_counts = FileCounts()
         self.status = "completed"

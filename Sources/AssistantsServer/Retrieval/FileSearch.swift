@@ -31,9 +31,11 @@ struct FileSearch {
         return (meaningful.isEmpty ? words : meaningful).filter { seen.insert($0).inserted }.prefix(64).map { $0 }
     }
 
+    /// The best `maxResults` results, plus one more when more exist (callers trim it and report `has_more`).
     func search(project: String, vectorStoreIDs: [String], queries: [String], maxResults: Int,
                 scoreThreshold: Double = 0, filters: JSONValue? = nil) async throws -> [SearchResult] {
-        let candidates = max(maxResults * 5, 50)
+        // Filters apply to file attributes after ranking, so they need a deeper candidate list.
+        let candidates = filters == nil ? max(maxResults * 5, 50) : max(maxResults * 50, 2000)
         var lists: [[ChunkHit]] = []
         var bestRank: [Int: Double] = [:]
         for query in queries {
@@ -83,7 +85,7 @@ struct FileSearch {
             if let filters, !AttributeFilter.matches(filters, attributes: info.attributes) { continue }
             results.append(SearchResult(fileID: hit.fileID, filename: info.filename, score: score, attributes: info.attributes,
                                         text: hit.text, vectorStoreID: hit.vectorStoreID))
-            if results.count >= maxResults { break }
+            if results.count > maxResults { break }
         }
         return results
     }

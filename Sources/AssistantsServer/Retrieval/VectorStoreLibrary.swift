@@ -22,7 +22,14 @@ struct VectorStoreLibrary {
                 throw APIError.invalidRequest("No file found with id '\(attachment.fileID)'.", param: fileParam(index))
             }
             let rowID = VectorStoreFile.rowID(vectorStoreID: vectorStoreID, fileID: attachment.fileID)
-            if try await session.exists(.vectorStoreFile, id: rowID) { continue }
+            if var existing = try await session.get(VectorStoreFile.self, id: rowID) {
+                // Already in the store: a batch that names it again counts it as its own.
+                if let batchID {
+                    existing.batchID = batchID
+                    try await session.update(existing)
+                }
+                continue
+            }
             var entry = VectorStoreFile(id: attachment.fileID, created_at: unixNow(), vector_store_id: vectorStoreID,
                                         chunking_strategy: attachment.chunking)
             entry.attributes = attachment.attributes

@@ -199,6 +199,25 @@ public struct StoreSession {
         return try rows.map { try JSONCoding.decode(T.self, from: $0.decode(column: "body", as: String.self)) }
     }
 
+    /// Whether a thread exists and whether a run holds it, in one query.
+    public enum ThreadState: Sendable {
+        case missing, idle
+        case busy(runID: String)
+    }
+
+    public func threadState(_ threadID: String) async throws -> ThreadState {
+        let row = try await database.raw("""
+            SELECT t.id AS id, (SELECT r.id FROM runs r WHERE r.parent_id = t.id AND r.project = t.project
+                AND r.status IN (\(binds: Run.Status.active.map(\.rawValue))) LIMIT 1) AS run_id
+            FROM threads t WHERE t.id = \(bind: threadID) AND t.project = \(bind: project)
+            """).first()
+        guard let row else { return .missing }
+        if let runID = try row.decodeNil(column: "run_id") ? nil : row.decode(column: "run_id", as: String.self) {
+            return .busy(runID: runID)
+        }
+        return .idle
+    }
+
     /// The id of the thread's active run (queued, in_progress, requires_action or cancelling), if any.
     public func activeRunID(threadID: String) async throws -> String? {
         try await database.raw("""
