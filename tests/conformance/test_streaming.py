@@ -509,9 +509,6 @@ def test_stream_cancel_while_streaming(tenant, client, upstream, asst):
     assert client.beta.threads.runs.retrieve(run["id"], thread_id=t.id).status == "cancelled"
 
 
-@pytest.mark.xfail(strict=True, reason="server bug: thread.message.incomplete after a cancel has content [] "
-                   "although text deltas were streamed (the partial text is dropped); openai-python's "
-                   "AssistantEventHandler then raises IndexError (_assistants.py, content[index])")
 def test_stream_cancel_keeps_streamed_text_sdk(client, upstream, asst):
     """Through the SDK: cancelling mid-stream must not break the event handler, and the
     incomplete message (event and stored) holds the text streamed so far."""

@@ -105,8 +105,15 @@ struct RunExecutor {
 
         let serverTools = Set(run.tools.compactMap { $0["type"]?.stringValue }.filter { $0 == FileSearchTool.name || $0 == CodeInterpreterTool.name })
         let state = TurnState(run: run, project: project, store: store, hub: hub, serverTools: serverTools)
-        var turn = try await client.complete(body: body, endpoint: endpoint) { delta in
-            try await state.handle(delta)
+        var turn: ChatTurn
+        do {
+            turn = try await client.complete(body: body, endpoint: endpoint) { delta in
+                try await state.handle(delta)
+            }
+        } catch {
+            // Cancelled, expired or failed mid-answer: the message keeps what was streamed so far.
+            await Task { try? await state.saveText() }.value
+            throw error
         }
         if turn.usage == nil {
             turn.usage = Usage(prompt_tokens: prompt.estimatedTokens, completion_tokens: PromptBuilder.estimateTokens(turn.text))

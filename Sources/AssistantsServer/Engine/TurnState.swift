@@ -89,6 +89,15 @@ final class TurnState {
         hub.publish(runID: run.id, RunEvent(name: "thread.message.in_progress", encoding: message))
     }
 
+    /// Stores the text streamed so far into the open message (before the run ends it `incomplete`).
+    func saveText() async throws {
+        guard var message, message.status == .in_progress, !text.isEmpty else { return }
+        message.content = [Message.textPart(text)]
+        let partial = message
+        try await store.write(project: project) { try await $0.update(partial) }
+        self.message = partial
+    }
+
     /// Completes a message the model wrote before calling tools in the same turn.
     func closeMessage() async throws {
         guard var message, var step = messageStep, message.status == .in_progress else { return }
