@@ -162,3 +162,36 @@ import Testing
         }
     }
 }
+
+/// Group commit: concurrent transactions share commits, and one that fails leaves the others whole.
+@Suite struct GroupCommitTests {
+    @Test func concurrentWritesAllLandAndFailuresStayAlone() async throws {
+        struct Refused: Error {}
+        let store = try await ObjectStore.open(url: TestSupport.databaseURL("sqlite"), logger: TestSupport.logger)
+        let project = TestSupport.uniqueProject()
+        let outcomes = await withTaskGroup(of: Bool.self) { group in
+            for index in 0..<200 {
+                group.addTask {
+                    do {
+                        try await store.write(project: project) { session in
+                            try await session.insert(Assistant(id: "asst_gc\(index)", created_at: 1, model: "m"))
+                            if index % 10 == 0 { throw Refused() }
+                        }
+                        return true
+                    } catch {
+                        return false
+                    }
+                }
+            }
+            return await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(outcomes.filter { $0 }.count == 180)
+        let page = try await store.read(project: project) { try await $0.list(.assistant, page: PageRequest(limit: 100)) }
+        #expect(page.ids.count == 100 && page.hasMore)
+        for index in [0, 10, 190] {
+            #expect(try await store.read(project: project) { try await $0.exists(.assistant, id: "asst_gc\(index)") } == false)
+        }
+        #expect(try await store.read(project: project) { try await $0.exists(.assistant, id: "asst_gc11") })
+        await store.shutdown()
+    }
+}

@@ -58,8 +58,11 @@ public final class RunEventHub: Sendable {
         return stream
     }
 
-    public func publish(runID: String, _ event: RunEvent) {
+    /// Publishes an event; it is only built when someone listens to the run.
+    public func publish(runID: String, _ makeEvent: @autoclosure () -> RunEvent) {
         let targets = listeners.withLockedValue { $0[runID] ?? [] }
+        guard !targets.isEmpty else { return }
+        let event = makeEvent()
         for target in targets {
             target.continuation.yield(event)
             if event.endsStream { target.continuation.finish() }

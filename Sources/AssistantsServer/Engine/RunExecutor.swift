@@ -73,9 +73,11 @@ struct RunExecutor {
 
     /// One model call, and what follows from its answer.
     private func turn(_ run: Run, project: String, endpoint: UpstreamEndpoint) async throws -> TurnOutcome {
+        let usesResources = run.tools.contains { $0["type"]?.stringValue != "function" }
         let (messages, steps, vectorStoreIDs, codeFileIDs) = try await store.read(project: project) { session in
-            let assistant = try await session.get(Assistant.self, id: run.assistant_id)
-            let thread = try await session.get(AssistantThread.self, id: run.thread_id)
+            // Tool resources matter only to the server-side tools.
+            let assistant = usesResources ? try await session.get(Assistant.self, id: run.assistant_id) : nil
+            let thread = usesResources ? try await session.get(AssistantThread.self, id: run.thread_id) : nil
             let resources = [assistant?.tool_resources, thread?.tool_resources]
             let ids = resources.compactMap { $0?["file_search"]?["vector_store_ids"]?.arrayValue?.compactMap(\.stringValue) }.flatMap { $0 }
             let messages = try await session.all(Message.self, parentID: run.thread_id)

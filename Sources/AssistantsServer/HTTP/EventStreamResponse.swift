@@ -1,4 +1,5 @@
 import Hummingbird
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// A `text/event-stream` response that forwards a run's events as `event:`/`data:` frames,
@@ -22,16 +23,23 @@ enum EventStreamResponse {
         ]
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
             let (items, continuation) = AsyncStream.makeStream(of: Item.self)
+            let lastEvent = NIOLockedValueBox(ContinuousClock.now)
             let forwarder = Task {
                 for await event in events {
+                    lastEvent.withLockedValue { $0 = .now }
                     continuation.yield(.event(event))
                 }
                 continuation.yield(.end)
             }
+            // A comment only after a silence of the full interval.
             let ticker = Task {
                 while !Task.isCancelled {
-                    try? await Task.sleep(for: keepAliveInterval)
-                    continuation.yield(.keepAlive)
+                    let due = lastEvent.withLockedValue { $0 } + keepAliveInterval
+                    try? await Task.sleep(until: due, clock: .continuous)
+                    if ContinuousClock.now >= lastEvent.withLockedValue({ $0 }) + keepAliveInterval {
+                        lastEvent.withLockedValue { $0 = .now }
+                        continuation.yield(.keepAlive)
+                    }
                 }
             }
             defer {
