@@ -61,7 +61,7 @@ func buildRouter(configuration: ServerConfiguration, store: ObjectStore, blobs: 
     let router = Router(context: APIRequestContext.self)
     router.add(middleware: ErrorMiddleware())
     router.get("health") { _, _ in Response.json("{\"status\":\"ok\"}") }
-    let v1 = router.group("v1").add(middleware: AuthMiddleware(keys: configuration.apiKeys))
+    let v1 = router.group("v1").add(middleware: AuthMiddleware(keys: configuration.apiKeys)).add(middleware: V1DialectMiddleware())
     AssistantsController(store: store, library: retrieval.library).addRoutes(to: v1)
     ThreadsController(store: store, library: retrieval.library).addRoutes(to: v1)
     MessagesController(store: store, library: retrieval.library).addRoutes(to: v1)
@@ -71,6 +71,7 @@ func buildRouter(configuration: ServerConfiguration, store: ObjectStore, blobs: 
     RunStepsController(store: store).addRoutes(to: v1)
     VectorStoresController(store: store, library: retrieval.library, search: retrieval.search).addRoutes(to: v1)
     VectorStoreFilesController(store: store, library: retrieval.library).addRoutes(to: v1)
+    V1FilesController(store: store, library: retrieval.library).addRoutes(to: v1)
     return router
 }
 
