@@ -151,7 +151,8 @@ def main(argv=None) -> int:
     ap.add_argument("--log-level", default="warning")
     args = ap.parse_args(argv)
 
-    up = CodeUpstream().start()
+    # TCP_NODELAY: else Nagle + delayed ACKs add ~40 ms to every streamed model reply
+    up = CodeUpstream(nodelay=True).start()
     tmp = Path(tempfile.mkdtemp(prefix="assistants-bench-code."))
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANTS_")}

@@ -9,6 +9,7 @@ struct KernelResult: Decodable, Sendable {
         var size: Int?
     }
 
+    var id: Int?
     var status: String
     var stdout: String?
     var stderr: String?
@@ -55,15 +56,46 @@ actor CodeSession {
         }
         defer { watchdog.cancel() }
         while let line = await nextLine() {
-            guard let result = try? JSONCoding.decode(KernelResult.self, from: line), !line.contains("\"event\"") else { continue }
-            return result
+            // Only the kernel's answer to this request counts; anything else on the channel is ignored.
+            guard let result = try? JSONCoding.decode(KernelResult.self, from: line), result.id == nextID else { continue }
+            return try enforceQuota(result)
         }
         stop()
         let seconds = sandbox.limits.timeout.components.seconds
         let message = timedOut.withLockedValue { $0 }
             ? "Execution timed out after \(seconds) s and was stopped; the session was restarted, so its variables are gone."
             : "The Python session ended unexpectedly (it may have run out of memory); it was restarted, so its variables are gone."
-        return KernelResult(status: "timeout", stdout: nil, stderr: nil, error: message, files: nil, images: nil)
+        return KernelResult(id: nextID, status: "timeout", stdout: nil, stderr: nil, error: message, files: nil, images: nil)
+    }
+
+    /// The most the session folder may hold; past it, the execution's files are removed.
+    static let quotaBytes = 1024 * 1024 * 1024
+
+    /// Keeps /mnt/data within its quota: an execution that overfills it loses the files it wrote.
+    private func enforceQuota(_ result: KernelResult) throws -> KernelResult {
+        let used = Self.size(of: directory)
+        guard used > Self.quotaBytes else { return result }
+        for file in result.files ?? [] where file.path.hasPrefix("/mnt/data/") {
+            let name = String(file.path.dropFirst("/mnt/data/".count))
+            if !name.contains("..") { unlink(directory + "/" + name) }
+        }
+        var trimmed = result
+        trimmed.status = "error"
+        trimmed.files = []
+        trimmed.images = []
+        trimmed.error = (result.error.map { $0 + "\n" } ?? "")
+            + "The files in /mnt/data exceeded the session's \(Self.quotaBytes / (1024 * 1024)) MiB quota; the files this execution wrote were removed."
+        return trimmed
+    }
+
+    static func size(of directory: String) -> Int {
+        guard let walker = FileManager.default.enumerator(atPath: directory) else { return 0 }
+        var total = 0
+        while let name = walker.nextObject() as? String {
+            var info = stat()
+            if lstat(directory + "/" + name, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG { total += Int(info.st_size) }
+        }
+        return total
     }
 
     private func nextLine() async -> String? {

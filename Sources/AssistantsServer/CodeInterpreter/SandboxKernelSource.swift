@@ -392,7 +392,27 @@ def execute(request, namespace):
     return response
 
 
+def _end_strays():
+    """Kills whatever the execution left running (a fork bomb, background processes): in the
+    sandbox's own PID namespace, kill(-1) reaches every process but the namespace's init and us."""
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            time.sleep(0.01)
+            continue
+
+
 def main():
+    # The server's thread may have blocked signals; the kernel's own timeouts need SIGALRM and SIGXCPU.
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    main_pid = os.getpid()
     proto_in, proto_out = _setup_fds()
     signal.signal(signal.SIGALRM, _on_alarm)
     # A file over RLIMIT_FSIZE then fails with EFBIG instead of killing the kernel.
@@ -423,7 +443,12 @@ def main():
                               "error": "bad request: %s" % exc, "files": [], "images": [],
                               "duration_ms": 0.0})
             continue
-        _send(proto_out, execute(request, namespace))
+        response = execute(request, namespace)
+        if os.getpid() != main_pid:
+            # A process the user's code forked must not answer or read requests: only the kernel does.
+            os._exit(0)
+        _end_strays()
+        _send(proto_out, response)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ struct CodeInterpreterTool {
     ]
 
     static let maxOutputFile = 100 * 1024 * 1024
+    static let maxSavedPerExecution = 200 * 1024 * 1024
     static let savedPrefix = "[saved /mnt/data/"
 
     let service: CodeInterpreterService
@@ -46,8 +47,14 @@ struct CodeInterpreterTool {
         var logs = [result.stdout, result.stderr, result.error].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: "\n")
         var outputs: [JSONValue] = []
         let images = Set(result.images ?? [])
+        var budget = Self.maxSavedPerExecution
         for file in result.files ?? [] {
+            guard (file.size ?? 0) <= budget else {
+                logs += (logs.isEmpty ? "" : "\n") + "[not saved: \(file.path) is over the \(Self.maxSavedPerExecution / (1024 * 1024)) MiB an execution may return]"
+                continue
+            }
             guard let saved = try await keep(file.path, from: session.directory, project: project) else { continue }
+            budget -= saved.bytes
             if images.contains(file.path) || file.path.lowercased().hasSuffix(".png") {
                 outputs.append(["type": "image", "image": ["file_id": .string(saved.id)]])
             }

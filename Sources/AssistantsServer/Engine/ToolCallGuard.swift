@@ -1,0 +1,104 @@
+import Foundation
+
+/// Makes the function calls a run exposes valid by construction, for models that get them wrong:
+/// when the upstream can constrain its output to a JSON schema, the turn asks for exactly
+/// `{"name", "arguments"}` (or a plain message) and the engine builds the call itself; otherwise
+/// malformed arguments are repaired where that is unambiguous, and raw `<tool_call>` markup in
+/// text is turned into calls. A call that still does not match its function's parameters never
+/// reaches `requires_action`.
+enum ToolCallGuard {
+    /// The schema a constrained turn answers in: one call of one of the functions, or, when the
+    /// model may choose, a message instead.
+    static func responseFormat(functions: [JSONValue], choice: JSONValue) -> JSONValue? {
+        let named = choice["function"]?["name"]?.stringValue
+        let offered = functions.filter { named == nil || $0["function"]?["name"]?.stringValue == named }
+        guard !offered.isEmpty, choice.stringValue != "none" else { return nil }
+        let calls: [JSONValue] = offered.map { function in
+            [
+                "type": "object",
+                "properties": [
+                    "name": ["type": "string", "enum": [function["function"]?["name"] ?? ""]],
+                    "arguments": function["function"]?["parameters"] ?? ["type": "object"],
+                ],
+                "required": ["name", "arguments"],
+            ]
+        }
+        var alternatives = calls
+        if choice.stringValue == "auto" || choice == .null {
+            alternatives.append(["type": "object", "properties": ["message": ["type": "string"]], "required": ["message"]])
+        }
+        let schema: JSONValue = alternatives.count == 1 ? alternatives[0] : ["anyOf": .array(alternatives)]
+        return ["type": "json_schema", "json_schema": ["name": "assistant_turn", "strict": true, "schema": schema]]
+    }
+
+    /// Reads a constrained answer: a call (`{"name", "arguments"}`) or a message (`{"message"}`).
+    static func parseConstrained(_ text: String) -> (call: ToolCall?, message: String?) {
+        guard let value = repairJSON(text), case .object(let fields) = value else { return (nil, nil) }
+        if let name = fields["name"]?.stringValue {
+            let arguments = fields["arguments"] ?? [:]
+            let encoded = arguments.stringValue.flatMap { repairJSON($0) }?.jsonString ?? arguments.jsonString
+            return (ToolCall(id: IDPrefix.call.makeID(), name: name, arguments: encoded), nil)
+        }
+        return (nil, fields["message"]?.stringValue)
+    }
+
+    /// Parses JSON as models write it: inside code fences, with text around it, with trailing commas.
+    static func repairJSON(_ text: String) -> JSONValue? {
+        if let value = try? JSONCoding.decode(JSONValue.self, from: text) { return value }
+        var candidate = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        if candidate.hasPrefix("```") {
+            candidate = candidate.split(separator: "\n", omittingEmptySubsequences: false).dropFirst()
+                .joined(separator: "\n").replacingOccurrences(of: "```", with: "")
+        }
+        if let start = candidate.firstIndex(where: { $0 == "{" || $0 == "[" }),
+           let end = candidate.lastIndex(where: { $0 == "}" || $0 == "]" }), start <= end {
+            candidate = String(candidate[start...end])
+        }
+        for (pattern, replacement) in [(",\\s*}", "}"), (",\\s*]", "]")] {
+            candidate = candidate.replacingOccurrences(of: pattern, with: replacement, options: .regularExpression)
+        }
+        return try? JSONCoding.decode(JSONValue.self, from: candidate)
+    }
+
+    /// Calls written as text markup (`<tool_call>{...}</tool_call>`), and the text without any markup.
+    static func extractMarkup(_ text: String) -> (calls: [ToolCall], text: String) {
+        guard text.contains("<tool_call>") || text.contains("<tool_response>") else { return ([], text) }
+        var calls: [ToolCall] = []
+        var remaining = text
+        while let open = remaining.range(of: "<tool_call>") {
+            let close = remaining.range(of: "</tool_call>", range: open.upperBound..<remaining.endIndex)
+            let body = String(remaining[open.upperBound..<(close?.lowerBound ?? remaining.endIndex)])
+            if case .object(let fields)? = repairJSON(body), let name = fields["name"]?.stringValue {
+                let arguments = fields["arguments"] ?? fields["parameters"] ?? [:]
+                calls.append(ToolCall(id: IDPrefix.call.makeID(), name: name, arguments: arguments.stringValue ?? arguments.jsonString))
+            }
+            remaining.removeSubrange(open.lowerBound..<(close?.upperBound ?? remaining.endIndex))
+        }
+        while let open = remaining.range(of: "<tool_response>") {
+            let close = remaining.range(of: "</tool_response>", range: open.upperBound..<remaining.endIndex)
+            remaining.removeSubrange(open.lowerBound..<(close?.upperBound ?? remaining.endIndex))
+        }
+        return (calls, remaining.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    /// Repairs each call's arguments where possible; returns the problems of the calls still invalid.
+    static func validate(_ calls: inout [ToolCall], functions: [JSONValue]) -> [String] {
+        var problems: [String] = []
+        for index in calls.indices {
+            let name = calls[index].function.name
+            guard let function = functions.first(where: { $0["function"]?["name"]?.stringValue == name }) else {
+                problems.append("the model called an unknown function '\(name)'")
+                continue
+            }
+            guard let arguments = repairJSON(calls[index].function.arguments.isEmpty ? "{}" : calls[index].function.arguments) else {
+                problems.append("the arguments of \(name) are not JSON: \(calls[index].function.arguments.prefix(200))")
+                continue
+            }
+            calls[index].function.arguments = arguments.jsonString
+            if let schema = function["function"]?["parameters"] {
+                problems += JSONSchemaValidator.problems(arguments, schema: schema).map { "\(name) arguments \($0)" }
+            }
+        }
+        return problems
+    }
+}
