@@ -356,7 +356,8 @@ def main() -> int:
     label = args.label or args.mode
 
     http = HTTP(args.base_url, timeout=30.0, api_key=args.api_key)
-    runner = {"raw": run_raw, "raw-schema": run_raw_schema}.get(args.mode)
+    raw = {"raw": run_raw, "raw-schema": run_raw_schema}.get(args.mode)
+    runner = (lambda case, a: raw(http, case, a)) if raw else None
     if args.mode == "assistants":
         runner = AssistantsMode(http, args).run
 

@@ -16,8 +16,21 @@ public func buildApplication(
     }
     let store = try await ObjectStore.open(url: configuration.databaseURL, logger: logger)
     let blobs = try FileBlobs(dataDirectory: configuration.dataDirectory)
-    let models = try ModelRouter.load(
+    var models = try ModelRouter.load(
         path: configuration.modelsConfigPath, defaultURL: configuration.upstreamURL, defaultAPIKey: configuration.upstreamAPIKey)
+    models.constraintOverride = configuration.toolConstraint
+    var localModel: LocalModelService?
+    if configuration.localModel ?? !models.isConfigured {
+        if let manifest = LocalModelService.installed() {
+            let service = try LocalModelService(manifest: manifest, logger: logger)
+            models.local = (["smollm2", manifest.chat_model.name], service.endpoint)
+            localModel = service
+            logger.info("the local model serves 'smollm2'\(models.defaultURL == nil ? " and every model name" : "")")
+        } else if configuration.localModel == true {
+            throw ConfigurationError(
+                "--local-model: no local model is installed in \(LocalModelService.cacheDirectory): run scripts/install-local-model.sh")
+        }
+    }
     if !models.isConfigured {
         logger.warning("no model upstream is configured (ASSISTANTS_UPSTREAM_URL): runs will fail until one is")
     }
@@ -46,6 +59,7 @@ public func buildApplication(
         logger: logger)
     // Shut down in reverse: the server stops taking requests, the engine drains, then the database closes.
     app.addServices(ResourcesService(store: store, http: http), codeService, ingestion, engine)
+    if let localModel { app.addServices(localModel) }
     return app
 }
 

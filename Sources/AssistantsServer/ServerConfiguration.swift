@@ -13,6 +13,10 @@ public struct ServerConfiguration: Sendable {
     public var upstreamAPIKey: String?
     /// An optional YAML or JSON file routing model names to upstreams.
     public var modelsConfigPath: String?
+    /// Serve the locally installed model (`--local-model`): nil means "when no upstream is configured and it is installed".
+    public var localModel: Bool?
+    /// Schema-constrained tool calls for every upstream (`on`), none (`off`), or per upstream (nil).
+    public var toolConstraint: Bool?
     /// The embedding model for file_search (`ASSISTANTS_EMBEDDING_MODEL`), routed like chat models; none: full text only.
     public var embeddingModel: String?
     /// The code_interpreter sandboxes: time limit, idle timeout, number of sessions.

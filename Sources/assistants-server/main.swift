@@ -25,6 +25,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Folder for uploaded file bytes (ASSISTANTS_DATA_DIR, default data).") var dataDir: String?
     @Option(help: "YAML or JSON file routing model names to upstreams (ASSISTANTS_MODELS_CONFIG).") var modelsConfig: String?
     @Flag(help: "Allow listening on a non-loopback address without API keys.") var allowUnauthenticated = false
+    @Flag(inversion: .prefixedNo, help: "Serve the local model installed by scripts/install-local-model.sh (ASSISTANTS_LOCAL_MODEL; default: when no upstream is configured and it is installed).")
+    var localModel: Bool?
     @Option(help: "Log level: trace, debug, info, notice, warning, error (ASSISTANTS_LOG_LEVEL, default info).") var logLevel: String?
 
     func run() async throws {
@@ -45,6 +47,10 @@ struct Serve: AsyncParsableCommand {
         configuration.upstreamAPIKey = setting(nil, "ASSISTANTS_UPSTREAM_API_KEY")
         configuration.embeddingModel = setting(nil, "ASSISTANTS_EMBEDDING_MODEL")
         configuration.allowUnauthenticated = allowUnauthenticated
+        configuration.localModel = try localModel ?? setting(nil, "ASSISTANTS_LOCAL_MODEL").map { try Self.boolean($0, "ASSISTANTS_LOCAL_MODEL") }
+        configuration.toolConstraint = try setting(nil, "ASSISTANTS_TOOL_CONSTRAINT").flatMap {
+            $0 == "auto" ? nil : try Self.boolean($0, "ASSISTANTS_TOOL_CONSTRAINT")
+        }
         if let keys = setting(nil, "ASSISTANTS_API_KEYS") {
             configuration.apiKeys = try ProjectKeys(parsing: keys)
         }
@@ -73,5 +79,13 @@ struct Serve: AsyncParsableCommand {
 
         let app = try await buildApplication(configuration: configuration, logger: logger)
         try await app.runService()
+    }
+
+    static func boolean(_ text: String, _ name: String) throws -> Bool {
+        switch text.lowercased() {
+        case "1", "true", "on", "yes": return true
+        case "0", "false", "off", "no": return false
+        default: throw ValidationError("invalid \(name) '\(text)': use on or off")
+        }
     }
 }

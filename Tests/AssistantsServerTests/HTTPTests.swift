@@ -12,6 +12,7 @@ import Testing
         configuration.databaseURL = "sqlite://\(directory)/db.sqlite"
         configuration.dataDirectory = directory
         configuration.apiKeys = keys
+        configuration.localModel = false
         let app = try await buildApplication(configuration: configuration, logger: TestSupport.logger)
         try await app.test(.router) { client in try await body(client) }
     }

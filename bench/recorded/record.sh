@@ -24,7 +24,7 @@ d = json.load(open(sys.argv[1]))
 print(d["llama_server"], d["chat_model"]["path"], d["chat_model"]["chat_template_file"])' "$CACHE/local-model.json")
     PORT="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
     "$BIN" -m "$MODEL" --jinja --chat-template-file "$TEMPLATE" --alias smollm2 -t 1 -np 1 -c 4096 \
-        --host 127.0.0.1 --port "$PORT" >"$HERE/.llama-server.log" 2>&1 &
+        --host 127.0.0.1 --port "$PORT" >"${TMPDIR:-/tmp}/record-llama-server.log" 2>&1 &
     LLAMA_PID=$!
     for _ in $(seq 1 300); do
         [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/health" || true)" = 200 ] && break
@@ -83,10 +83,13 @@ record tools_auto $C "{$COMMON,\"messages\":[$SYS,$USER_PRIMES],\"tools\":[$TOOL
 record tools_required $C "{$COMMON,\"messages\":[$SYS,$USER_PRIMES],\"tools\":[$TOOL_PRIMES,$TOOL_WEATHER],\"tool_choice\":\"required\"}"
 record tools_required_prefill $C "{$COMMON,\"messages\":[$SYS,$USER_PRIMES,{\"role\":\"assistant\",\"content\":\"<tool_call>\\n\"}],\"tools\":[$TOOL_PRIMES,$TOOL_WEATHER],\"tool_choice\":\"required\"}"
 record tools_required_parallel_false $C "{$COMMON,\"messages\":[$SYS,$USER_PRIMES],\"tools\":[$TOOL_PRIMES,$TOOL_WEATHER],\"tool_choice\":\"required\",\"parallel_tool_calls\":false}"
+record tools_required_prefill_parallel_false $C "{$COMMON,\"messages\":[$SYS,$USER_PRIMES,{\"role\":\"assistant\",\"content\":\"<tool_call>\\n\"}],\"tools\":[$TOOL_PRIMES,$TOOL_WEATHER],\"tool_choice\":\"required\",\"parallel_tool_calls\":false}"
+record tools_auto_prefill $C "{$COMMON,\"messages\":[$SYS,$USER_PRIMES,{\"role\":\"assistant\",\"content\":\"<tool_call>\\n\"}],\"tools\":[$TOOL_PRIMES,$TOOL_WEATHER],\"tool_choice\":\"auto\"}"
 record tools_choice_object $C "{$COMMON,\"messages\":[$SYS,$USER_PRIMES],\"tools\":[$TOOL_PRIMES,$TOOL_WEATHER],\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"add_prime_numbers\"}}}"
 record tools_choice_none $C "{$COMMON,\"messages\":[$SYS,$USER_PRIMES],\"tools\":[$TOOL_PRIMES],\"tool_choice\":\"none\"}"
 record_sse tools_auto_stream "{$COMMON,\"stream\":true,\"messages\":[$SYS,$USER_PRIMES],\"tools\":[$TOOL_PRIMES,$TOOL_WEATHER],\"tool_choice\":\"auto\"}"
 record_sse tools_required_stream "{$COMMON,\"stream\":true,\"messages\":[$SYS,$USER_PRIMES],\"tools\":[$TOOL_PRIMES,$TOOL_WEATHER],\"tool_choice\":\"required\"}"
+record_sse tools_required_prefill_stream "{$COMMON,\"stream\":true,\"messages\":[$SYS,$USER_PRIMES,{\"role\":\"assistant\",\"content\":\"<tool_call>\\n\"}],\"tools\":[$TOOL_PRIMES,$TOOL_WEATHER],\"tool_choice\":\"required\"}"
 # the seed's flow, second leg: the tool output goes back, the model answers
 record tools_result_reply $C "{$COMMON,\"messages\":[$SYS,$USER_PRIMES,{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"add_prime_numbers\",\"arguments\":\"{\\\"prime_numbers\\\":[2,3,5,7]}\"}}]},{\"role\":\"tool\",\"tool_call_id\":\"call_1\",\"content\":\"17\"}],\"tools\":[$TOOL_PRIMES]}"
 # (c) constraining the output to a {name, arguments} object

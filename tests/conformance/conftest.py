@@ -128,6 +128,8 @@ class ServerProcess:
             if self.upstream_api_key:
                 env["ASSISTANTS_UPSTREAM_API_KEY"] = self.upstream_api_key
         env.setdefault("ASSISTANTS_LOG_LEVEL", os.environ.get("ASSISTANTS_TEST_LOG_LEVEL", "info"))
+        # A machine with the local model installed must not start it for tests that run without an upstream.
+        env.setdefault("ASSISTANTS_LOCAL_MODEL", "off")
         env.update(self.extra_env)
         return env
 

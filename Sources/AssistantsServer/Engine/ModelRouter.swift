@@ -8,6 +8,8 @@ public struct UpstreamEndpoint: Sendable, Equatable {
     public var apiKey: String?
     public var upstreamModel: String
     public var contextWindow: Int
+    /// Whether tool calls are asked for as JSON constrained by a schema (small open models).
+    public var constrainToolCalls = false
 
     public static let defaultContextWindow = 128_000
 }
@@ -25,6 +27,8 @@ public struct ModelRouter: Sendable {
         public var api_key_env: String?
         public var upstream_model: String?
         public var context_window: Int?
+        /// Ask this upstream for tool calls as schema-constrained JSON (llama.cpp, vLLM with guided decoding).
+        public var constrain_tool_calls: Bool?
     }
 
     struct File: Codable {
@@ -34,6 +38,10 @@ public struct ModelRouter: Sendable {
     public var routes: [Route]
     public var defaultURL: String?
     public var defaultAPIKey: String?
+    /// The local llama.cpp model, when served: it takes its own names, and every model when nothing else is configured.
+    public var local: (names: Set<String>, endpoint: UpstreamEndpoint)?
+    /// Overrides every endpoint's constraining (`ASSISTANTS_TOOL_CONSTRAINT=on|off`).
+    public var constraintOverride: Bool?
 
     public init(routes: [Route] = [], defaultURL: String?, defaultAPIKey: String?) {
         self.routes = routes
@@ -61,13 +69,20 @@ public struct ModelRouter: Sendable {
 
     /// Whether any upstream at all is configured.
     public var isConfigured: Bool {
-        defaultURL != nil || routes.contains { $0.upstream_url != nil }
+        defaultURL != nil || routes.contains { $0.upstream_url != nil } || local != nil
     }
 
     public func endpoint(for model: String) -> UpstreamEndpoint? {
+        guard var endpoint = routedEndpoint(for: model) else { return nil }
+        if let constraintOverride { endpoint.constrainToolCalls = constraintOverride }
+        return endpoint
+    }
+
+    private func routedEndpoint(for model: String) -> UpstreamEndpoint? {
+        if let local, local.names.contains(model) { return local.endpoint }
         let route = routes.first { $0.name == model }
             ?? routes.filter { $0.prefix.map(model.hasPrefix) ?? false }.max { ($0.prefix?.count ?? 0) < ($1.prefix?.count ?? 0) }
-        guard let baseURL = route?.upstream_url ?? defaultURL else { return nil }
+        guard let baseURL = route?.upstream_url ?? defaultURL else { return local?.endpoint }
         let key = route?.api_key
             ?? route?.api_key_env.flatMap { ProcessInfo.processInfo.environment[$0] }
             ?? (route?.upstream_url == nil ? defaultAPIKey : nil)
@@ -75,6 +90,7 @@ public struct ModelRouter: Sendable {
             baseURL: baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL,
             apiKey: key,
             upstreamModel: route?.upstream_model ?? model,
-            contextWindow: route?.context_window ?? UpstreamEndpoint.defaultContextWindow)
+            contextWindow: route?.context_window ?? UpstreamEndpoint.defaultContextWindow,
+            constrainToolCalls: route?.constrain_tool_calls ?? false)
     }
 }

@@ -106,17 +106,40 @@ struct RunExecutor {
         }
 
         let serverTools = Set(run.tools.compactMap { $0["type"]?.stringValue }.filter { $0 == FileSearchTool.name || $0 == CodeInterpreterTool.name })
-        let state = TurnState(run: run, project: project, store: store, hub: hub, serverTools: serverTools)
-        var turn: ChatTurn
-        do {
-            turn = try await client.complete(body: body, endpoint: endpoint) { delta in
-                try await state.handle(delta)
-            }
-        } catch {
-            // Cancelled, expired or failed mid-answer: the message keeps what was streamed so far.
-            await Task { try? await state.saveText() }.value
-            throw error
+        let userFunctions = run.tools.filter { $0["type"]?.stringValue == "function" }
+        // Small models: ask for the call as JSON matching a schema, unless the model is to answer the tool outputs.
+        let offered = body["tools"]?.arrayValue ?? []
+        let forced = run.tool_choice.stringValue == "required" || run.tool_choice.objectValue != nil
+        let constrained = endpoint.constrainToolCalls && !offered.isEmpty && run.tool_choice.stringValue != "none"
+            && (prompt.messages.last?["role"]?.stringValue != "tool" || forced)
+        if constrained, let format = ToolCallGuard.responseFormat(functions: offered, choice: body["tool_choice"] ?? "auto") {
+            body["response_format"] = format
+            body["tools"] = nil
+            body["tool_choice"] = nil
+            body["parallel_tool_calls"] = nil
         }
+        let state = TurnState(run: run, project: project, store: store, hub: hub, serverTools: serverTools,
+                              bufferText: endpoint.constrainToolCalls && !offered.isEmpty)
+        var turn = ChatTurn()
+        for attempt in 1...Self.toolCallAttempts {
+            do {
+                turn = try await client.complete(body: body, endpoint: endpoint) { delta in
+                    try await state.handle(delta)
+                }
+            } catch {
+                // Cancelled, expired or failed mid-answer: the message keeps what was streamed so far.
+                await Task { try? await state.saveText() }.value
+                throw error
+            }
+            let problems = Self.settleToolCalls(&turn, constrained: constrained, functions: userFunctions, serverTools: serverTools)
+            if problems.isEmpty { break }
+            logger.warning("invalid tool call from the model", metadata: ["run_id": "\(run.id)", "attempt": "\(attempt)", "problems": "\(problems)"])
+            if attempt == Self.toolCallAttempts {
+                throw UpstreamError(code: "server_error", message: "The model made no valid tool call in \(attempt) attempts: \(problems.joined(separator: "; "))",
+                                    retryable: false)
+            }
+        }
+        if turn.toolCalls.isEmpty { try await state.releaseBufferedText(turn.text) }
         if turn.usage == nil {
             turn.usage = Usage(prompt_tokens: prompt.estimatedTokens, completion_tokens: PromptBuilder.estimateTokens(turn.text))
         }
@@ -144,6 +167,34 @@ struct RunExecutor {
             try await complete(run, project: project, turn: turn, state: state, steps: steps)
         }
         return .finished
+    }
+
+    /// How many times a turn is asked again when the model's tool call is invalid.
+    static let toolCallAttempts = 3
+
+    /// Turns a constrained answer or text markup into calls, repairs arguments, and checks every
+    /// call against its function's parameters; returns what is still wrong.
+    static func settleToolCalls(_ turn: inout ChatTurn, constrained: Bool, functions: [JSONValue], serverTools: Set<String>) -> [String] {
+        if constrained {
+            let parsed = ToolCallGuard.parseConstrained(turn.text)
+            if let call = parsed.call {
+                turn.toolCalls = [call]
+                turn.text = ""
+            } else if let message = parsed.message {
+                turn.text = message
+            } else if turn.toolCalls.isEmpty {
+                return ["the answer did not match the requested JSON schema"]
+            }
+        }
+        let markup = ToolCallGuard.extractMarkup(turn.text)
+        turn.text = markup.text
+        turn.toolCalls += markup.calls
+        let definitions: [JSONValue] = functions.map { ["type": "function", "function": $0["function"] ?? [:]] }
+        var userCalls = turn.toolCalls.filter { !serverTools.contains($0.function.name) }
+        let problems = ToolCallGuard.validate(&userCalls, functions: definitions)
+        let repaired = Dictionary(userCalls.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        turn.toolCalls = turn.toolCalls.map { repaired[$0.id] ?? $0 }
+        return problems
     }
 
     /// The chat-completions body: messages, the function tools, and the run's sampling settings.

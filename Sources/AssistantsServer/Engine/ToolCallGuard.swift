@@ -54,10 +54,27 @@ enum ToolCallGuard {
            let end = candidate.lastIndex(where: { $0 == "}" || $0 == "]" }), start <= end {
             candidate = String(candidate[start...end])
         }
-        for (pattern, replacement) in [(",\\s*}", "}"), (",\\s*]", "]")] {
-            candidate = candidate.replacingOccurrences(of: pattern, with: replacement, options: .regularExpression)
+        return try? JSONCoding.decode(JSONValue.self, from: withoutTrailingCommas(candidate))
+    }
+
+    /// Drops a comma that only whitespace separates from a closing brace or bracket (outside strings).
+    static func withoutTrailingCommas(_ text: String) -> String {
+        let characters = Array(text)
+        var result = ""
+        var inString = false
+        var escaped = false
+        for (index, character) in characters.enumerated() {
+            if inString {
+                if escaped { escaped = false } else if character == "\\" { escaped = true } else if character == "\"" { inString = false }
+            } else if character == "\"" {
+                inString = true
+            } else if character == "," {
+                let next = characters[(index + 1)...].first { !$0.isWhitespace }
+                if next == "}" || next == "]" { continue }
+            }
+            result.append(character)
         }
-        return try? JSONCoding.decode(JSONValue.self, from: candidate)
+        return result
     }
 
     /// Calls written as text markup (`<tool_call>{...}</tool_call>`), and the text without any markup.

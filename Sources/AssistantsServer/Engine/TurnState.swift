@@ -17,8 +17,12 @@ final class TurnState {
     let serverTools: Set<String>
     private var serverCallIndexes: Set<Int> = []
 
-    init(run: Run, project: String, store: ObjectStore, hub: RunEventHub, serverTools: Set<String> = []) {
+    /// Holds text back instead of streaming it, for models whose text may turn out to be a tool call.
+    let bufferText: Bool
+
+    init(run: Run, project: String, store: ObjectStore, hub: RunEventHub, serverTools: Set<String> = [], bufferText: Bool = false) {
         self.serverTools = serverTools
+        self.bufferText = bufferText
         self.run = run
         self.project = project
         self.store = store
@@ -28,6 +32,10 @@ final class TurnState {
     func handle(_ delta: ChatDelta) async throws {
         switch delta {
         case .text(let chunk):
+            if bufferText {
+                text += chunk
+                return
+            }
             try await ensureMessage()
             text += chunk
             guard let message, hub.hasListeners(runID: run.id) else { return }
@@ -87,6 +95,19 @@ final class TurnState {
         hub.publish(runID: run.id, RunEvent(name: "thread.run.step.in_progress", encoding: step))
         hub.publish(runID: run.id, RunEvent(name: "thread.message.created", encoding: message))
         hub.publish(runID: run.id, RunEvent(name: "thread.message.in_progress", encoding: message))
+    }
+
+    /// Starts the turn's message with text that was held back (one delta with all of it).
+    func releaseBufferedText(_ finalText: String) async throws {
+        guard bufferText, !finalText.isEmpty else { return }
+        try await ensureMessage()
+        text = finalText
+        guard let message, hub.hasListeners(runID: run.id) else { return }
+        let event: JSONValue = [
+            "id": .string(message.id), "object": "thread.message.delta",
+            "delta": ["content": [["index": 0, "type": "text", "text": ["value": .string(finalText), "annotations": []]]]],
+        ]
+        hub.publish(runID: run.id, RunEvent(name: "thread.message.delta", data: event.jsonString))
     }
 
     /// Stores the text streamed so far into the open message (before the run ends it `incomplete`).
