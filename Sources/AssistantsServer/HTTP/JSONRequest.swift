@@ -174,15 +174,21 @@ struct JSONRequest {
         }
     }
 
+    /// An object of at most 16 properties (metadata, attributes).
+    func smallObject(_ key: String, _ value: JSONValue) throws -> [String: JSONValue] {
+        guard case .object(let pairs) = value else { throw typeError(key, expected: "an object", got: value) }
+        if pairs.count > 16 {
+            throw APIError.invalidRequest(
+                "Invalid '\(param(key))': too many properties. Expected an object with at most 16 properties, but got an object with \(pairs.count) properties instead.",
+                param: param(key), code: "object_above_max_properties")
+        }
+        return pairs
+    }
+
     /// `metadata`: at most 16 string pairs, keys up to 64 and values up to 512 characters.
     func metadata(_ key: String = "metadata") throws -> Field<[String: String]> {
         try raw(key).map { value in
-            guard case .object(let pairs) = value else { throw typeError(key, expected: "an object", got: value) }
-            if pairs.count > 16 {
-                throw APIError.invalidRequest(
-                    "Invalid '\(param(key))': too many properties. Expected an object with at most 16 properties, but got an object with \(pairs.count) properties instead.",
-                    param: param(key), code: "object_above_max_properties")
-            }
+            let pairs = try smallObject(key, value)
             var result: [String: String] = [:]
             for (name, entry) in pairs {
                 if name.count > 64 {

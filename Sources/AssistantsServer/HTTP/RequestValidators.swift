@@ -220,12 +220,7 @@ extension JSONRequest {
     /// Vector-store file `attributes`: at most 16, keys up to 64 characters, values strings (≤512), numbers or booleans.
     func attributes(_ key: String = "attributes") throws -> Field<[String: JSONValue]> {
         try raw(key).map { value in
-            guard case .object(let pairs) = value else { throw typeError(key, expected: "an object", got: value) }
-            if pairs.count > 16 {
-                throw APIError.invalidRequest(
-                    "Invalid '\(param(key))': too many properties. Expected an object with at most 16 properties, but got an object with \(pairs.count) properties instead.",
-                    param: param(key), code: "object_above_max_properties")
-            }
+            let pairs = try smallObject(key, value)
             for (name, entry) in pairs {
                 if name.count > 64 {
                     throw APIError.invalidRequest("Invalid '\(param(key))': key '\(name.prefix(80))' is longer than 64 characters.",
