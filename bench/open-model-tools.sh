@@ -4,6 +4,8 @@
 # tool choice, a docs search), measured in several modes:
 #
 #   raw            straight to llama-server with `tools` (the baseline a client gets)
+#   raw-prefill    straight to llama-server with tool_choice "required" and an assistant
+#                  message prefilled with "<tool_call>\n" (the other way to force a call)
 #   raw-schema     straight to llama-server with a response_format json_schema for
 #                  {name, arguments} (what the engine's constraining can do)
 #   constrained    through the Assistants server (server default: constraining on)
@@ -14,7 +16,8 @@
 # runs with leaked <tool_call> markup, and the mean run time.
 #
 # Usage: bench/open-model-tools.sh [options]
-#   --modes LIST         comma list (default raw,raw-schema,constrained,unconstrained)
+#   --modes LIST         comma list (default raw,raw-schema,constrained,unconstrained;
+#                        also raw-prefill)
 #   -n N                 prompts per mode (default 50)
 #   --server-url URL     use this running Assistants server (…/v1) for the mode
 #                        "server" instead of starting constrained/unconstrained ones
@@ -61,7 +64,7 @@ RESULTS="$BENCH_TMP/results.jsonl"
 : >"$RESULTS"
 
 needs_llama=0
-case ",$MODES," in *,raw,*|*,raw-schema,*) needs_llama=1 ;; esac
+case ",$MODES," in *,raw,*|*,raw-schema,*|*,raw-prefill,*) needs_llama=1 ;; esac
 if [ "$LOCAL_MODEL" = 0 ]; then
     case ",$MODES," in *,constrained,*|*,unconstrained,*) needs_llama=1 ;; esac
 fi
@@ -133,6 +136,7 @@ for m in "${mode_list[@]}"; do
     case "$m" in
         raw) drive raw raw "$LLAMA_URL" ;;
         raw-schema) drive raw-schema raw-schema "$LLAMA_URL" ;;
+        raw-prefill) drive raw-prefill raw-prefill "$LLAMA_URL" ;;
         server) [ -n "$SERVER_URL" ] || { log "mode server needs --server-url"; exit 2; }
                 drive assistants server "$SERVER_URL" ;;
         constrained) server_mode constrained ;;

@@ -133,7 +133,7 @@ LLAMA_ORIGIN=""       # which PyPI sdist it came from
 
 unpack_sdist() {  # unpack_sdist TARBALL SUBDIR -> sets LLAMA_SRC
   local tarball="$1" sub="$2" top dest
-  top="$(tar tzf "$tarball" | head -1 | cut -d/ -f1)"
+  top="$(tar tzf "$tarball" | sed -n 1p | cut -d/ -f1)"
   dest="$SRC/$top"
   if [ ! -f "$dest/$sub/CMakeLists.txt" ]; then
     note "unpacking $(basename "$tarball")"

@@ -276,7 +276,8 @@ struct RunExecutor {
 
     /// The model answered: its message, the step and the run complete.
     private func complete(_ run: Run, project: String, turn: ChatTurn, state: TurnState, steps: [RunStep]) async throws {
-        try await state.ensureMessage()
+        try await state.ensureMessage(store: hub.hasListeners(runID: run.id))
+        let stored = state.messageStored
         let usage = turn.usage ?? Usage()
         let text = turn.text
         let code = CodeInterpreterTool.outputs(of: steps)
@@ -296,8 +297,8 @@ struct RunExecutor {
             step?.status = .completed
             step?.completed_at = now
             step?.usage = usage
-            if let message { try await session.update(message) }
-            if let step { try await session.update(step) }
+            if let step { try await stored ? session.update(step) : session.insert(step) }
+            if let message { try await stored ? session.update(message) : session.insert(message) }
             run.status = .completed
             run.completed_at = now
             run.expires_at = nil

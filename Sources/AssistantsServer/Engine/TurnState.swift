@@ -72,8 +72,12 @@ final class TurnState {
         }
     }
 
-    /// Creates the assistant message and its step, if this turn has none yet.
-    func ensureMessage() async throws {
+    /// Whether the message and its step are in the database yet.
+    private(set) var messageStored = false
+
+    /// Creates the assistant message and its step, if this turn has none yet. With `store: false`
+    /// (a turn nobody streams, ending now) they are only made here, and stored with the run's end.
+    func ensureMessage(store persist: Bool = true) async throws {
         guard message == nil else { return }
         let now = unixNow()
         var message = Message(id: IDPrefix.message.makeID(), created_at: now, thread_id: run.thread_id, role: "assistant", content: [])
@@ -85,9 +89,12 @@ final class TurnState {
         let step = RunStep(
             id: IDPrefix.step.makeID(), created_at: now, run: run, type: "message_creation",
             step_details: ["type": "message_creation", "message_creation": ["message_id": .string(message.id)]])
-        try await store.write(project: project) { session in
-            try await session.insert(step)
-            try await session.insert(message)
+        if persist {
+            try await store.write(project: project) { session in
+                try await session.insert(step)
+                try await session.insert(message)
+            }
+            messageStored = true
         }
         self.message = message
         self.messageStep = step

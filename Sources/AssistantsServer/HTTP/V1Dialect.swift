@@ -17,7 +17,10 @@ struct V1DialectMiddleware: RouterMiddleware {
             let rewritten = try Self.rewrite(.object(body.fields), path: Self.route(request.uri.path))
             request = Request(head: request.head, body: RequestBody(buffer: ByteBuffer(string: rewritten.jsonString)))
         }
-        let response = try await next(request, context)
+        // The handlers see a v2 request.
+        var v2Context = context
+        v2Context.apiVersion = .v2
+        let response = try await next(request, v2Context)
         guard response.headers[.contentType]?.hasPrefix("application/json") == true else { return response }
         let collector = BodyCollector()
         try await response.body.write(collector)
@@ -42,18 +45,18 @@ struct V1DialectMiddleware: RouterMiddleware {
         case (1, "assistants"?), (2, "assistants"?):
             fields = try assistantRequest(fields)
         case (1, "threads"?):
-            fields["messages"] = fields["messages"].map(messagesWithAttachments)
+            fields["messages"] = try fields["messages"].map(messagesWithAttachments)
         case (2, "threads"?) where path[1] == "runs":
             fields["tools"] = fields["tools"].map(toolsToV2)
             if case .object(var thread)? = fields["thread"] {
-                thread["messages"] = thread["messages"].map(messagesWithAttachments)
+                thread["messages"] = try thread["messages"].map(messagesWithAttachments)
                 fields["thread"] = .object(thread)
             }
         case (3, "threads"?) where path[2] == "messages":
-            fields = messageWithAttachments(fields)
+            fields = try messageWithAttachments(fields)
         case (3, "threads"?) where path[2] == "runs":
             fields["tools"] = fields["tools"].map(toolsToV2)
-            fields["additional_messages"] = fields["additional_messages"].map(messagesWithAttachments)
+            fields["additional_messages"] = try fields["additional_messages"].map(messagesWithAttachments)
         default:
             break
         }
@@ -62,7 +65,6 @@ struct V1DialectMiddleware: RouterMiddleware {
 
     static func assistantRequest(_ fields: [String: JSONValue]) throws -> [String: JSONValue] {
         var fields = fields
-        let usesRetrieval = fields["tools"]?.arrayValue?.contains { $0["type"]?.stringValue == "retrieval" } ?? false
         fields["tools"] = fields["tools"].map(toolsToV2)
         if let fileIDs = fields.removeValue(forKey: "file_ids") {
             guard case .array(let ids) = fileIDs else {
@@ -71,10 +73,9 @@ struct V1DialectMiddleware: RouterMiddleware {
             if ids.count > 20 {
                 throw APIError.invalidRequest("Invalid 'file_ids': at most 20 files.", param: "file_ids", code: "array_above_max_length")
             }
+            // The files serve both tools, as in v1: code_interpreter's list, and a vector store for retrieval.
             var resources: [String: JSONValue] = ["code_interpreter": ["file_ids": fileIDs]]
-            if usesRetrieval && !ids.isEmpty {
-                resources["file_search"] = ["vector_stores": [["file_ids": fileIDs]]]
-            }
+            resources["file_search"] = ids.isEmpty ? ["vector_store_ids": []] : ["vector_stores": [["file_ids": fileIDs]]]
             fields["tool_resources"] = .object(resources)
         }
         return fields
@@ -85,14 +86,19 @@ struct V1DialectMiddleware: RouterMiddleware {
         return .array(items.map { $0["type"]?.stringValue == "retrieval" ? ["type": "file_search"] : $0 })
     }
 
-    static func messagesWithAttachments(_ messages: JSONValue) -> JSONValue {
+    static func messagesWithAttachments(_ messages: JSONValue) throws -> JSONValue {
         guard case .array(let items) = messages else { return messages }
-        return .array(items.map { item in item.objectValue.map { .object(messageWithAttachments($0)) } ?? item })
+        return .array(try items.map { item in try item.objectValue.map { .object(try messageWithAttachments($0)) } ?? item })
     }
 
-    static func messageWithAttachments(_ message: [String: JSONValue]) -> [String: JSONValue] {
+    static func messageWithAttachments(_ message: [String: JSONValue]) throws -> [String: JSONValue] {
         var message = message
         if let ids = message.removeValue(forKey: "file_ids")?.arrayValue, !ids.isEmpty {
+            if ids.count > 10 {
+                throw APIError.invalidRequest(
+                    "Invalid 'file_ids': array too long. Expected an array with maximum length 10, but got an array with length \(ids.count) instead.",
+                    param: "file_ids", code: "array_above_max_length")
+            }
             message["attachments"] = .array(ids.map { ["file_id": $0, "tools": [["type": "file_search"], ["type": "code_interpreter"]]] })
         }
         return message
