@@ -111,7 +111,10 @@ enum ToolCallGuard {
                 problems.append("the arguments of \(name) are not JSON: \(calls[index].function.arguments.prefix(200))")
                 continue
             }
-            calls[index].function.arguments = arguments.jsonString
+            if (try? JSONCoding.decode(JSONValue.self, from: calls[index].function.arguments)) == nil {
+                // Only a repaired call gets new text; a valid one keeps the model's exact arguments.
+                calls[index].function.arguments = arguments.jsonString
+            }
             if let schema = function["function"]?["parameters"] {
                 problems += JSONSchemaValidator.problems(arguments, schema: schema).map { "\(name) arguments \($0)" }
             }
