@@ -12,8 +12,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-VENV="$ROOT/.venv-conformance"
-REQUIREMENTS="tests/conformance/requirements.txt"
+# VENV_DIR and REQUIREMENTS choose another suite's venv (scripts/conformance-v1-venv.sh).
+VENV="${VENV_DIR:-$ROOT/.venv-conformance}"
+REQUIREMENTS="${REQUIREMENTS:-tests/conformance/requirements.txt}"
 log() { echo "    $*" >&2; }
 pip_install() { "$VENV/bin/python" -m pip install --disable-pip-version-check -q "$@" >&2; }
 
