@@ -7,7 +7,9 @@
 #   raw-prefill    straight to llama-server with tool_choice "required" and an assistant
 #                  message prefilled with "<tool_call>\n" (the other way to force a call)
 #   raw-schema     straight to llama-server with a response_format json_schema for
-#                  {name, arguments} (what the engine's constraining can do)
+#                  {name, arguments} (what the engine's constraining can do), the tools
+#                  listed in the system message
+#   raw-schema-tools  the same with `tools` sent too (the chat template lists them)
 #   constrained    through the Assistants server (server default: constraining on)
 #   unconstrained  through the Assistants server with ASSISTANTS_TOOL_CONSTRAINT=off
 #
@@ -17,7 +19,7 @@
 #
 # Usage: bench/open-model-tools.sh [options]
 #   --modes LIST         comma list (default raw,raw-schema,constrained,unconstrained;
-#                        also raw-prefill)
+#                        also raw-prefill, raw-schema-tools)
 #   -n N                 prompts per mode (default 50)
 #   --server-url URL     use this running Assistants server (…/v1) for the mode
 #                        "server" instead of starting constrained/unconstrained ones
@@ -64,7 +66,7 @@ RESULTS="$BENCH_TMP/results.jsonl"
 : >"$RESULTS"
 
 needs_llama=0
-case ",$MODES," in *,raw,*|*,raw-schema,*|*,raw-prefill,*) needs_llama=1 ;; esac
+case ",$MODES," in *,raw*) needs_llama=1 ;; esac
 if [ "$LOCAL_MODEL" = 0 ]; then
     case ",$MODES," in *,constrained,*|*,unconstrained,*) needs_llama=1 ;; esac
 fi
@@ -137,6 +139,7 @@ for m in "${mode_list[@]}"; do
         raw) drive raw raw "$LLAMA_URL" ;;
         raw-schema) drive raw-schema raw-schema "$LLAMA_URL" ;;
         raw-prefill) drive raw-prefill raw-prefill "$LLAMA_URL" ;;
+        raw-schema-tools) drive raw-schema-tools raw-schema-tools "$LLAMA_URL" ;;
         server) [ -n "$SERVER_URL" ] || { log "mode server needs --server-url"; exit 2; }
                 drive assistants server "$SERVER_URL" ;;
         constrained) server_mode constrained ;;

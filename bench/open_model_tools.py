@@ -16,7 +16,10 @@ Modes (--mode):
   raw-schema  straight to llama-server with no `tools`, but a
               response_format json_schema for {"name": <enum of tool names>,
               "arguments": <that function's parameters>} (an anyOf over the
-              tools): the constraining an engine can do itself.
+              tools): the constraining an engine can do itself. The tools are
+              listed in the system message in the bench's own words.
+  raw-schema-tools  as raw-schema, but the tools are sent as `tools` too, so the
+              chat template lists them (<tools>...</tools>); response_format wins.
 
 For each prompt it records: whether tool calls came out (requires_action in
 the assistants mode), whether each call's arguments parse as JSON and validate
@@ -258,10 +261,21 @@ def call_schema(tools: list[dict]) -> dict:
     return variants[0] if len(variants) == 1 else {"anyOf": variants}
 
 
-def run_raw_schema(http: HTTP, case: dict, args) -> dict:
+def run_raw_schema(http: HTTP, case: dict, args, with_tools: bool = False) -> dict:
     tools = TOOLS
     if isinstance(case["tool_choice"], dict):
         tools = [t for t in TOOLS if t["function"]["name"] == case["tool_choice"]["function"]["name"]]
+    if with_tools:
+        # `tools` as well: the chat template lists them in its own words (<tools>...</tools>);
+        # llama-server lets response_format win, so the answer is still the JSON content.
+        body = {"model": args.model, "temperature": args.temperature, "max_tokens": args.max_tokens,
+                "messages": [{"role": "system", "content": INSTRUCTIONS},
+                             {"role": "user", "content": case["prompt"]}],
+                "tools": tools,
+                "response_format": {"type": "json_schema",
+                                    "json_schema": {"name": "tool_call", "strict": True,
+                                                    "schema": call_schema(tools)}}}
+        return _schema_answer(http, body, args)
     listing = "\n".join(f"- {t['function']['name']}: {t['function']['description']} "
                         f"Parameters: {json.dumps(t['function']['parameters'])}" for t in tools)
     system = (INSTRUCTIONS + "\nAvailable tools:\n" + listing +
@@ -272,6 +286,10 @@ def run_raw_schema(http: HTTP, case: dict, args) -> dict:
             "response_format": {"type": "json_schema",
                                 "json_schema": {"name": "tool_call", "strict": True,
                                                 "schema": call_schema(tools)}}}
+    return _schema_answer(http, body, args)
+
+
+def _schema_answer(http: HTTP, body: dict, args) -> dict:
     t0 = time.monotonic()
     status, resp = http.call("POST", "/chat/completions", body, timeout=args.run_timeout)
     dt = time.monotonic() - t0
@@ -346,7 +364,7 @@ class AssistantsMode:
 # ----------------------------------------------------------------- main
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--mode", choices=["assistants", "raw", "raw-prefill", "raw-schema"], required=True)
+    ap.add_argument("--mode", choices=["assistants", "raw", "raw-prefill", "raw-schema", "raw-schema-tools"], required=True)
     ap.add_argument("--base-url", required=True, help="…/v1 of the Assistants server or of llama-server")
     ap.add_argument("--label", default=None, help="name of this mode in the summary")
     ap.add_argument("-n", type=int, default=50)
@@ -363,7 +381,8 @@ def main() -> int:
 
     http = HTTP(args.base_url, timeout=30.0, api_key=args.api_key)
     raw = {"raw": run_raw, "raw-schema": run_raw_schema,
-           "raw-prefill": lambda h, c, a: run_raw(h, c, a, prefill=True)}.get(args.mode)
+           "raw-prefill": lambda h, c, a: run_raw(h, c, a, prefill=True),
+           "raw-schema-tools": lambda h, c, a: run_raw_schema(h, c, a, with_tools=True)}.get(args.mode)
     runner = (lambda case, a: raw(http, case, a)) if raw else None
     if args.mode == "assistants":
         runner = AssistantsMode(http, args).run

@@ -20,7 +20,7 @@ import Testing
                                                               choice: ["type": "function", "function": ["name": "get_weather"]]))
         #expect(named["json_schema"]?["schema"]?["properties"]?["name"]?["enum"] == ["get_weather"])
         let auto = try #require(ToolCallGuard.responseFormat(functions: [Self.primes], choice: "auto"))
-        #expect(auto["json_schema"]?["schema"]?["anyOf"]?.arrayValue?.last?["required"] == ["message"])
+        #expect(auto["json_schema"]?["schema"]?["anyOf"]?.arrayValue?.last?["required"] == ["name", "message"])
         #expect(ToolCallGuard.responseFormat(functions: [Self.primes], choice: "none") == nil)
     }
 
@@ -34,7 +34,7 @@ import Testing
         #expect(turn.toolCalls.first?.function.name == "add_prime_numbers")
         #expect(turn.toolCalls.first?.function.arguments == #"{"prime_numbers":[2,3,5,7]}"#)
         var message = ChatTurn()
-        message.text = #"{"message": "The sum is 17."}"#
+        message.text = #"{"name": "reply_to_user", "message": "The sum is 17."}"#
         #expect(RunExecutor.settleToolCalls(&message, constrained: true, functions: [Self.primes], serverTools: []).isEmpty)
         #expect(message.text == "The sum is 17." && message.toolCalls.isEmpty)
     }
@@ -74,5 +74,14 @@ import Testing
         #expect(!JSONSchemaValidator.problems(["n": 2, "mode": "c"], schema: schema).isEmpty)
         #expect(!JSONSchemaValidator.problems(["tags": []], schema: schema).isEmpty)
         #expect(JSONSchemaValidator.problems(.double(2.0), schema: ["type": "integer"]).isEmpty)
+    }
+}
+
+extension ToolCallGuardTests {
+    @Test func constrainedArraysAreBoundedButValidationIsNot() throws {
+        let format = try #require(ToolCallGuard.responseFormat(functions: [Self.primes], choice: "required"))
+        let items = format["json_schema"]?["schema"]?["properties"]?["arguments"]?["properties"]?["prime_numbers"]
+        #expect(items?["maxItems"]?.intValue == ToolCallGuard.arrayBound)
+        #expect(Self.primes["function"]?["parameters"]?["properties"]?["prime_numbers"]?["maxItems"] == nil)
     }
 }

@@ -112,8 +112,13 @@ struct RunExecutor {
         let forced = run.tool_choice.stringValue == "required" || run.tool_choice.objectValue != nil
         let constrained = endpoint.constrainToolCalls && !offered.isEmpty && run.tool_choice.stringValue != "none"
             && (prompt.messages.last?["role"]?.stringValue != "tool" || forced)
-        if constrained, let format = ToolCallGuard.responseFormat(functions: offered, choice: body["tool_choice"] ?? "auto") {
+        // Small models almost never choose a tool on their own: on a run's first turn, `auto` asks for a call.
+        let firstTurn = !steps.contains { $0.type == "tool_calls" }
+        let choice: JSONValue = firstTurn && run.tool_choice.stringValue == "auto" ? "required" : (body["tool_choice"] ?? "auto")
+        if constrained, let format = ToolCallGuard.responseFormat(functions: offered, choice: choice) {
             body["response_format"] = format
+            // A call is short; a model looping inside the JSON is cut off and asked again.
+            body["max_tokens"] = .int(min(body["max_tokens"]?.intValue ?? Self.constrainedMaxTokens, Self.constrainedMaxTokens))
             body["tools"] = nil
             body["tool_choice"] = nil
             body["parallel_tool_calls"] = nil
@@ -171,6 +176,8 @@ struct RunExecutor {
 
     /// How many times a turn is asked again when the model's tool call is invalid.
     static let toolCallAttempts = 3
+    /// The token budget of a constrained (tool-call) turn.
+    static let constrainedMaxTokens = 768
 
     /// Turns a constrained answer or text markup into calls, repairs arguments, and checks every
     /// call against its function's parameters; returns what is still wrong.

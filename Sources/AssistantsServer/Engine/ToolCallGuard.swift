@@ -18,23 +18,50 @@ enum ToolCallGuard {
                 "type": "object",
                 "properties": [
                     "name": ["type": "string", "enum": [function["function"]?["name"] ?? ""]],
-                    "arguments": function["function"]?["parameters"] ?? ["type": "object"],
+                    "arguments": bounded(function["function"]?["parameters"] ?? ["type": "object"]),
                 ],
                 "required": ["name", "arguments"],
             ]
         }
         var alternatives = calls
         if choice.stringValue == "auto" || choice == .null {
-            alternatives.append(["type": "object", "properties": ["message": ["type": "string"]], "required": ["message"]])
+            // The same shape as a call, so the model picks between the functions and a reply by name.
+            alternatives.append(["type": "object", "properties": ["name": ["type": "string", "enum": [.string(replyName)]],
+                                                                   "message": ["type": "string"]],
+                                 "required": ["name", "message"]])
         }
         let schema: JSONValue = alternatives.count == 1 ? alternatives[0] : ["anyOf": .array(alternatives)]
         return ["type": "json_schema", "json_schema": ["name": "assistant_turn", "strict": true, "schema": schema]]
     }
 
-    /// Reads a constrained answer: a call (`{"name", "arguments"}`) or a message (`{"message"}`).
+    /// The longest array a constrained answer may write where the schema sets no bound: small
+    /// models otherwise never close a list. Validation still uses the function's own schema.
+    static let arrayBound = 64
+
+    static func bounded(_ schema: JSONValue) -> JSONValue {
+        switch schema {
+        case .object(var rules):
+            for (key, value) in rules where key != "enum" && key != "const" && key != "default" {
+                rules[key] = bounded(value)
+            }
+            if rules["type"]?.stringValue == "array" && rules["maxItems"] == nil {
+                rules["maxItems"] = .int(arrayBound)
+            }
+            return .object(rules)
+        case .array(let items):
+            return .array(items.map(bounded))
+        default:
+            return schema
+        }
+    }
+
+    /// The name a constrained turn uses for "no call, a reply to the user".
+    static let replyName = "reply_to_user"
+
+    /// Reads a constrained answer: a call (`{"name", "arguments"}`) or a message (`{"name": "reply_to_user", "message"}`).
     static func parseConstrained(_ text: String) -> (call: ToolCall?, message: String?) {
         guard let value = repairJSON(text), case .object(let fields) = value else { return (nil, nil) }
-        if let name = fields["name"]?.stringValue {
+        if let name = fields["name"]?.stringValue, name != replyName {
             let arguments = fields["arguments"] ?? [:]
             let encoded = arguments.stringValue.flatMap { repairJSON($0) }?.jsonString ?? arguments.jsonString
             return (ToolCall(id: IDPrefix.call.makeID(), name: name, arguments: encoded), nil)
