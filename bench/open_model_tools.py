@@ -213,6 +213,8 @@ class HTTP:
                 return e.code, json.loads(raw)
             except ValueError:
                 return e.code, {"raw": raw.decode(errors="replace")}
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
+            return 0, {"error": f"{type(e).__name__}: {e}"}
 
 
 LEAK_MARKERS = ("<tool_call>", "</tool_call>", "<tool_response>", "<|im_start|>")
@@ -331,7 +333,7 @@ class AssistantsMode:
             body["max_completion_tokens"] = args.max_tokens
         st, run = self.http.call("POST", "/threads/runs", body)
         rec = {"status": st, "calls": [], "text": None}
-        if st != 200:
+        if st != 200 or not isinstance(run, dict) or "id" not in run:
             rec["error"] = run
             rec["seconds"] = time.monotonic() - t0
             return rec

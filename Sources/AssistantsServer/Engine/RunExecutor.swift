@@ -137,6 +137,9 @@ struct RunExecutor {
                 throw error
             }
             let problems = Self.settleToolCalls(&turn, constrained: constrained, functions: userFunctions, serverTools: serverTools)
+            // A weak model's answer that was nothing but markup is asked for again.
+            let empty = turn.toolCalls.isEmpty && turn.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+            if empty && attempt < Self.toolCallAttempts && turn.finishReason != "length" { continue }
             if problems.isEmpty { break }
             logger.warning("invalid tool call from the model", metadata: ["run_id": "\(run.id)", "attempt": "\(attempt)", "problems": "\(problems)"])
             if attempt == Self.toolCallAttempts {
