@@ -153,7 +153,7 @@ printf '\n== bench/open-model-tools.sh: %s prompts per mode, SmolLM2-135M-Instru
 "$BENCH_PY" - "$RESULTS" <<'PY'
 import json, sys
 rows = [json.loads(l[len("SUMMARY "):]) for l in open(sys.argv[1]) if l.startswith("SUMMARY ")]
-fmt = "{:<14} {:>5} {:>11} {:>19} {:>15} {:>7} {:>9} {:>13}  {}"
+fmt = "{:<17} {:>5} {:>11} {:>19} {:>15} {:>7} {:>9} {:>13}  {}"
 print(fmt.format("mode", "runs", "with calls", "schema-valid calls", "right tool", "leaks", "mean s",
                  "both cities", "right tool by kind"))
 for r in rows:

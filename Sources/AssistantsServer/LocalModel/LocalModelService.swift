@@ -81,8 +81,9 @@ public final class LocalModelService: Service, Sendable {
     /// Runs llama-server until it exits.
     private func serveOnce() async throws {
         let child = Process()
-        child.executableURL = URL(fileURLWithPath: manifest.llama_server)
-        var arguments = ["-m", manifest.chat_model.path, "--host", "127.0.0.1", "--port", String(port), "--jinja",
+        // setpriv --pdeathsig: llama-server dies with the server, even one killed with SIGKILL.
+        child.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        var arguments = ["--pdeathsig", "KILL", "--", manifest.llama_server, "-m", manifest.chat_model.path, "--host", "127.0.0.1", "--port", String(port), "--jinja",
                          "--alias", manifest.chat_model.name, "-t", String(threads), "-c", String(contextSize)]
         if let template = manifest.chat_model.chat_template_file { arguments += ["--chat-template-file", template] }
         child.arguments = arguments
