@@ -23,7 +23,10 @@ struct MessagesController {
         let searchesFiles = (message.attachments ?? []).contains { attachment in
             (attachment["tools"]?.arrayValue ?? []).contains { $0["type"]?.stringValue == "file_search" }
         }
+        let refersToFiles = !(message.attachments ?? []).isEmpty || message.content.contains { $0["image_file"] != nil }
         let added = try await store.write(project: context.project) { session in
+            // The common case, a message with no files: checked and inserted in one statement.
+            if !refersToFiles, try await session.insertIfThreadIdle(message, threadID: threadID) { return [VectorStoreFile]() }
             switch try await session.threadState(threadID) {
             case .missing:
                 throw APIError.notFound("thread", id: threadID)

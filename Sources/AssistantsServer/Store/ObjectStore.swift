@@ -199,6 +199,22 @@ public struct StoreSession {
         return try rows.map { try JSONCoding.decode(T.self, from: $0.decode(column: "body", as: String.self)) }
     }
 
+    /// Inserts `object` (a thread's child) only if its thread exists and no run holds it, in one
+    /// statement; false when it was not inserted (then `threadState` tells why).
+    public func insertIfThreadIdle<T: StoredObject>(_ object: T, threadID: String) async throws -> Bool {
+        let body = try JSONCoding.string(object)
+        let rows = try await database.raw("""
+            INSERT INTO \(unsafeRaw: T.kind.rawValue) (id, project, parent_id, status, tag, created_at, body)
+            SELECT \(bind: object.rowID), \(bind: project), \(bind: object.parentID), \(bind: object.indexedStatus), \(bind: object.tag),
+                   \(bind: object.created_at), \(bind: body)
+            WHERE EXISTS (SELECT 1 FROM threads WHERE id = \(bind: threadID) AND project = \(bind: project))
+            AND NOT EXISTS (SELECT 1 FROM runs WHERE parent_id = \(bind: threadID) AND project = \(bind: project)
+                            AND status IN (\(binds: Run.Status.active.map(\.rawValue))))
+            RETURNING id
+            """).all()
+        return !rows.isEmpty
+    }
+
     /// Whether a thread exists and whether a run holds it, in one query.
     public enum ThreadState: Sendable {
         case missing, idle
