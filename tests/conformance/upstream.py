@@ -222,6 +222,26 @@ def _estimate_tokens(s: str) -> int:
 # --------------------------------------------------------------------------- the server
 
 
+def _embed(text: str, dimensions: int = 64) -> list:
+    """A deterministic bag-of-words vector: each word adds to a hashed dimension."""
+    import hashlib
+    vector = [0.0] * dimensions
+    for word in "".join(c.lower() if c.isalnum() else " " for c in text).split():
+        vector[int(hashlib.sha256(word.encode()).hexdigest(), 16) % dimensions] += 1.0
+    return vector
+
+
+def _embeddings(body) -> dict:
+    """`POST /v1/embeddings`, OpenAI-shaped, for file_search's vector ranking."""
+    inputs = body.get("input") if isinstance(body, dict) else None
+    if isinstance(inputs, str):
+        inputs = [inputs]
+    inputs = inputs if isinstance(inputs, list) else []
+    return {"object": "list", "model": (body or {}).get("model", "embed"),
+            "data": [{"object": "embedding", "index": i, "embedding": _embed(str(t))} for i, t in enumerate(inputs)],
+            "usage": {"prompt_tokens": 0, "total_tokens": 0}}
+
+
 @dataclass
 class Recorded:
     path: str
@@ -298,6 +318,9 @@ class _Handler(BaseHTTPRequestHandler):
             body = {"_unparsed": raw.decode(errors="replace")}
         rec = Recorded(path=path, method="POST", headers={k.lower(): v for k, v in self.headers.items()},
                        body=body, received_at=time.time())
+        if path.rstrip("/").endswith("/embeddings"):
+            self.up._record(rec)
+            return self._send_json(200, _embeddings(body))
         if not path.rstrip("/").endswith("/chat/completions"):
             return self._send_json(404, {"error": {"message": f"Unknown path {path}", "type": "invalid_request_error",
                                                    "param": None, "code": "unknown_url"}})
