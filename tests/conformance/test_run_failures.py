@@ -79,6 +79,28 @@ def test_finish_reason_length_is_incomplete(client, upstream):
     assert text_of(m).startswith("This reply was cut off")
 
 
+def test_route_output_cap_bounds_each_call(server_factory, upstream, tmp_path):
+    """A models-file route's max_output_tokens caps every call; a reply cut off there ends
+    the run incomplete, not running on until the model's context is full."""
+    models = tmp_path / "models.json"
+    models.write_text(json.dumps({"models": [{"name": "capped-model", "max_output_tokens": 400}]}))
+    s = server_factory(extra_env={"ASSISTANTS_MODELS_CONFIG": str(models)})
+    c = s.client()
+    a = c.beta.assistants.create(model="capped-model", instructions="Be brief.")
+    t, mk = new_thread_with_marker(c)
+    upstream.enqueue(length(usage={"prompt_tokens": 40, "completion_tokens": 400}), match=mk)
+    run = c.beta.threads.runs.create_and_poll(thread_id=t.id, assistant_id=a.id, **poll_kw())
+    d = check_run(run, status="incomplete", max_completion_tokens=None)
+    assert d["incomplete_details"] == {"reason": "max_completion_tokens"}
+    body = upstream.requests_containing(mk)[0].body
+    assert body.get("max_completion_tokens", body.get("max_tokens")) == 400, body
+    # a tighter limit of the run's own wins
+    t2, mk2 = new_thread_with_marker(c)
+    c.beta.threads.runs.create_and_poll(thread_id=t2.id, assistant_id=a.id, max_completion_tokens=300, **poll_kw())
+    body = upstream.requests_containing(mk2)[0].body
+    assert body.get("max_completion_tokens", body.get("max_tokens")) == 300, body
+
+
 def test_cancel_while_model_answers(client, upstream):
     a = make_assistant(client)
     t, mk = new_thread_with_marker(client)

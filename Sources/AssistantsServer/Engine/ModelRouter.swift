@@ -10,6 +10,9 @@ public struct UpstreamEndpoint: Sendable, Equatable {
     public var contextWindow: Int
     /// Whether tool calls are asked for as JSON constrained by a schema (small open models).
     public var constrainToolCalls = false
+    /// The most tokens one model call may write, when the run sets no tighter limit; a call cut
+    /// off by it ends the run `incomplete` (`max_completion_tokens`) rather than running on.
+    public var maxOutputTokens: Int? = nil
 
     public static let defaultContextWindow = 128_000
 }
@@ -29,6 +32,8 @@ public struct ModelRouter: Sendable {
         public var context_window: Int?
         /// Ask this upstream for tool calls as schema-constrained JSON (llama.cpp, vLLM with guided decoding).
         public var constrain_tool_calls: Bool?
+        /// The most tokens one call may write (small models that ramble); none by default.
+        public var max_output_tokens: Int?
     }
 
     struct File: Codable {
@@ -91,6 +96,7 @@ public struct ModelRouter: Sendable {
             apiKey: key,
             upstreamModel: route?.upstream_model ?? model,
             contextWindow: route?.context_window ?? UpstreamEndpoint.defaultContextWindow,
-            constrainToolCalls: route?.constrain_tool_calls ?? false)
+            constrainToolCalls: route?.constrain_tool_calls ?? false,
+            maxOutputTokens: route?.max_output_tokens)
     }
 }

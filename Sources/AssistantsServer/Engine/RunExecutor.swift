@@ -104,6 +104,9 @@ struct RunExecutor {
             }
             body["max_tokens"] = .int(remaining)
         }
+        if let cap = endpoint.maxOutputTokens {
+            body["max_tokens"] = .int(min(body["max_tokens"]?.intValue ?? cap, cap))
+        }
 
         let serverTools = Set(run.tools.compactMap { $0["type"]?.stringValue }.filter { $0 == FileSearchTool.name || $0 == CodeInterpreterTool.name })
         let userFunctions = run.tools.filter { $0["type"]?.stringValue == "function" }
@@ -169,7 +172,7 @@ struct RunExecutor {
                 try await store.write(project: project) { try await VectorStoreLibrary.touch(vectorStoreIDs, session: $0) }
             }
             return try await toolCalls(run, project: project, turn: turn, state: state, serverResults: results)
-        } else if turn.finishReason == "length", run.max_completion_tokens != nil {
+        } else if turn.finishReason == "length", run.max_completion_tokens != nil || endpoint.maxOutputTokens != nil {
             try await finishIncomplete(run, project: project, reason: "max_completion_tokens", turn: turn, state: state)
         } else {
             try await complete(run, project: project, turn: turn, state: state, steps: steps)
@@ -255,7 +258,7 @@ struct RunExecutor {
                     "function": ["name": .string(call.function.name), "arguments": .string(call.function.arguments), "output": .null],
                 ]
             })]
-            guard var run = try await session.get(Run.self, id: run.id), run.status == .in_progress else {
+            guard var run = try await session.getForUpdate(Run.self, id: run.id), run.status == .in_progress else {
                 try await session.update(step)
                 return nil
             }
@@ -298,7 +301,7 @@ struct RunExecutor {
         try await state.publishAnnotations(annotations)
         let now = unixNow()
         let outcome = try await store.write(project: project) { session -> (Run, Message?, RunStep?)? in
-            guard var run = try await session.get(Run.self, id: run.id), run.status == .in_progress else { return nil }
+            guard var run = try await session.getForUpdate(Run.self, id: run.id), run.status == .in_progress else { return nil }
             var message = state.message
             message?.content = [Message.textPart(text, annotations: annotations)] + images
             message?.status = .completed
@@ -332,7 +335,7 @@ struct RunExecutor {
         let text = turn?.text ?? ""
         let now = unixNow()
         let outcome = try await store.write(project: project) { session -> (Run, Message?, RunStep?)? in
-            guard var run = try await session.get(Run.self, id: run.id), run.status == .in_progress else { return nil }
+            guard var run = try await session.getForUpdate(Run.self, id: run.id), run.status == .in_progress else { return nil }
             var message = state?.message
             message?.content = [Message.textPart(text)]
             message?.status = .incomplete

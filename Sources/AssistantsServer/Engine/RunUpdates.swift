@@ -10,7 +10,7 @@ struct RunUpdates {
     @discardableResult
     func update(_ runID: String, project: String, _ change: (inout Run, StoreSession) async throws -> Bool) async throws -> Run? {
         try await store.write(project: project) { session -> Run? in
-            guard var run = try await session.get(Run.self, id: runID) else { return nil }
+            guard var run = try await session.getForUpdate(Run.self, id: runID) else { return nil }
             guard try await change(&run, session) else { return nil }
             try await session.update(run)
             return run
@@ -25,7 +25,7 @@ struct RunUpdates {
     func end(_ runID: String, project: String, as status: Run.Status, error: LastError? = nil) async throws {
         let now = unixNow()
         let result = try await store.write(project: project) { session -> (Run, [RunStep], [Message])? in
-            guard var run = try await session.get(Run.self, id: runID), !run.status.isTerminal else { return nil }
+            guard var run = try await session.getForUpdate(Run.self, id: runID), !run.status.isTerminal else { return nil }
             run.status = status
             run.required_action = nil
             run.expires_at = nil

@@ -112,7 +112,7 @@ struct RunsController {
         try body.rejectUnknown(allowed: ["metadata"])
         let metadata = try body.metadata()
         let run = try await store.write(project: context.project) { session in
-            var run = try await Self.find(runID, in: threadID, session: session)
+            var run = try await Self.find(runID, in: threadID, session: session, forUpdate: true)
             metadata.apply(to: &run.metadata)
             try await session.update(run)
             return run
@@ -123,7 +123,7 @@ struct RunsController {
     @Sendable func cancel(_ request: Request, context: APIRequestContext) async throws -> Response {
         let (threadID, runID) = try ids(context)
         let run = try await store.write(project: context.project) { session in
-            var run = try await Self.find(runID, in: threadID, session: session)
+            var run = try await Self.find(runID, in: threadID, session: session, forUpdate: true)
             guard [.queued, .in_progress, .requires_action].contains(run.status) else {
                 throw APIError.invalidRequest("Cannot cancel run with status '\(run.status.rawValue)'.")
             }
@@ -153,7 +153,7 @@ struct RunsController {
         }
         let events = stream ? hub.subscribe(runID: runID) : nil
         let (run, step) = try await store.write(project: context.project) { session -> (Run, RunStep) in
-            var run = try await Self.find(runID, in: threadID, session: session)
+            var run = try await Self.find(runID, in: threadID, session: session, forUpdate: true)
             guard run.status == .requires_action, let pending = run.required_action?.submit_tool_outputs.tool_calls else {
                 throw APIError.invalidRequest(
                     "Runs in status \"\(run.status.rawValue)\" do not accept tool outputs.", code: nil)
@@ -219,9 +219,11 @@ struct RunsController {
     }
 
     /// The run, if it exists on that thread; else the 404 for the thread or the run.
-    static func find(_ runID: String, in threadID: String, session: StoreSession) async throws -> Run {
+    /// `forUpdate` locks the run's row for a read-modify-write against the engine's own.
+    static func find(_ runID: String, in threadID: String, session: StoreSession, forUpdate: Bool = false) async throws -> Run {
         guard try await session.exists(.thread, id: threadID) else { throw APIError.notFound("thread", id: threadID) }
-        guard let run = try await session.get(Run.self, id: runID), run.thread_id == threadID else {
+        let found = forUpdate ? try await session.getForUpdate(Run.self, id: runID) : try await session.get(Run.self, id: runID)
+        guard let run = found, run.thread_id == threadID else {
             throw APIError.notFound("run", id: runID)
         }
         return run

@@ -191,10 +191,12 @@ struct VectorStoreFilesController {
             guard batch.status == "in_progress" else {
                 throw APIError.invalidRequest("Cannot cancel a batch with status '\(batch.status)'.")
             }
-            let pending = Set(try await session.list(.vectorStoreFile, parentID: batch.vector_store_id, tag: batch.id, status: "in_progress",
-                                                     page: PageRequest(limit: 10_000)).ids)
-            for var entry in try await session.all(VectorStoreFile.self, parentID: batch.vector_store_id)
-            where entry.status == "in_progress" && pending.contains(entry.id) {
+            let pending = try await session.list(.vectorStoreFile, parentID: batch.vector_store_id, tag: batch.id, status: "in_progress",
+                                                 page: PageRequest(limit: 10_000)).ids
+            for id in pending {
+                // locked and read again: ingestion may have finished the file meanwhile
+                let rowID = VectorStoreFile.rowID(vectorStoreID: batch.vector_store_id, fileID: id)
+                guard var entry = try await session.getForUpdate(VectorStoreFile.self, id: rowID), entry.status == "in_progress" else { continue }
                 entry.status = "cancelled"
                 try await session.update(entry)
             }

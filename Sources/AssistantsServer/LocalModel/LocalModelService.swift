@@ -51,10 +51,13 @@ public final class LocalModelService: Service, Sendable {
         self.port = try Self.freePort()
     }
 
+    /// A tiny model can ramble until its context is full; a reply is cut off here instead.
+    static let maxOutputTokens = 512
+
     /// The endpoint runs use; small models get schema-constrained tool calls.
     public var endpoint: UpstreamEndpoint {
         UpstreamEndpoint(baseURL: "http://127.0.0.1:\(port)/v1", apiKey: nil, upstreamModel: manifest.chat_model.name,
-                         contextWindow: contextSize, constrainToolCalls: true)
+                         contextWindow: contextSize, constrainToolCalls: true, maxOutputTokens: Self.maxOutputTokens)
     }
 
     public func run() async throws {

@@ -89,7 +89,7 @@ public final class IngestionService: Service, Sendable {
             let byteCount = text.utf8.count
             let finalChunks = chunks
             try await store.write(project: job.project) { session in
-                guard var current = try await session.get(VectorStoreFile.self, id: rowID), current.status == "in_progress" else { return }
+                guard var current = try await session.getForUpdate(VectorStoreFile.self, id: rowID), current.status == "in_progress" else { return }
                 try await session.deleteChunks(vectorStoreID: job.vectorStoreID, fileID: job.fileID)
                 try await session.insertChunks(finalChunks, vectorStoreID: job.vectorStoreID, fileID: job.fileID)
                 current.status = "completed"
@@ -105,7 +105,7 @@ public final class IngestionService: Service, Sendable {
                 lastError = LastError(code: "server_error", message: "The file could not be processed: \(error)")
             }
             try? await store.write(project: job.project) { session in
-                guard var current = try await session.get(VectorStoreFile.self, id: rowID), current.status == "in_progress" else { return }
+                guard var current = try await session.getForUpdate(VectorStoreFile.self, id: rowID), current.status == "in_progress" else { return }
                 current.status = "failed"
                 current.last_error = lastError
                 try await session.update(current)

@@ -120,6 +120,15 @@ public struct StoreSession {
         return try JSONCoding.decode(T.self, from: body)
     }
 
+    /// The object, its row locked until the transaction ends, for a read-modify-write that must
+    /// not overwrite a concurrent change (PostgreSQL's `FOR UPDATE`; SQLite has one writer anyway).
+    public func getForUpdate<T: StoredObject>(_ type: T.Type, id: String) async throws -> T? {
+        guard dialect == .postgres else { return try await get(type, id: id) }
+        let row = try await database.raw(
+            "SELECT body FROM \(unsafeRaw: T.kind.rawValue) WHERE id = \(bind: id) AND project = \(bind: project) FOR UPDATE").first()
+        return try row.map { try JSONCoding.decode(T.self, from: $0.decode(column: "body", as: String.self)) }
+    }
+
     /// The object, or the API's 404 for it.
     public func require<T: StoredObject>(_ type: T.Type, id: String) async throws -> T {
         guard let object = try await get(type, id: id) else { throw APIError.notFound(T.kind.resourceName, id: id) }
