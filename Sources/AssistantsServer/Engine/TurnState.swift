@@ -1,6 +1,7 @@
 /// The objects one model turn creates as its output streams in: the assistant message and its
 /// message_creation step at the first text, the tool_calls step at the first tool call.
-/// Each is stored when created, and each fragment is published to the run's listeners.
+/// Each is stored when created (the message of a turn nobody streams once it has streamed for
+/// `storeAfter`), and each fragment is published to the run's listeners.
 final class TurnState {
     let run: Run
     let project: String
@@ -36,9 +37,12 @@ final class TurnState {
                 text += chunk
                 return
             }
-            try await ensureMessage()
+            let listened = hub.hasListeners(runID: run.id)
+            if firstTextAt == nil { firstTextAt = .now }
+            // Stored at once for a stream's listeners; for pollers once the answer has streamed a while.
+            try await ensureMessage(store: listened || firstTextAt.map { .now - $0 >= Self.storeAfter } ?? true)
             text += chunk
-            guard let message, hub.hasListeners(runID: run.id) else { return }
+            guard let message, listened else { return }
             var part: JSONValue = ["value": .string(chunk)]
             if !sentFirstText {
                 part = ["value": .string(chunk), "annotations": []]
@@ -74,11 +78,19 @@ final class TurnState {
 
     /// Whether the message and its step are in the database yet.
     private(set) var messageStored = false
+    /// When the turn's first text arrived.
+    private var firstTextAt: ContinuousClock.Instant?
+    /// How long an answer nobody streams may go on before its message is stored for pollers to
+    /// see; a quicker answer is stored once, complete, with the run's end.
+    static let storeAfter: Duration = .milliseconds(50)
 
-    /// Creates the assistant message and its step, if this turn has none yet. With `store: false`
-    /// (a turn nobody streams, ending now) they are only made here, and stored with the run's end.
+    /// Creates the assistant message and its step, if this turn has none yet, and stores them
+    /// unless `store` is false (they are then stored later, at the latest with the run's end).
     func ensureMessage(store persist: Bool = true) async throws {
-        guard message == nil else { return }
+        if message != nil {
+            if persist { try await storeMessage() }
+            return
+        }
         let now = unixNow()
         var message = Message(id: IDPrefix.message.makeID(), created_at: now, thread_id: run.thread_id, role: "assistant", content: [])
         message.status = .in_progress
@@ -89,19 +101,23 @@ final class TurnState {
         let step = RunStep(
             id: IDPrefix.step.makeID(), created_at: now, run: run, type: "message_creation",
             step_details: ["type": "message_creation", "message_creation": ["message_id": .string(message.id)]])
-        if persist {
-            try await store.write(project: project) { session in
-                try await session.insert(step)
-                try await session.insert(message)
-            }
-            messageStored = true
-        }
         self.message = message
         self.messageStep = step
+        if persist { try await storeMessage() }
         hub.publish(runID: run.id, RunEvent(name: "thread.run.step.created", encoding: step))
         hub.publish(runID: run.id, RunEvent(name: "thread.run.step.in_progress", encoding: step))
         hub.publish(runID: run.id, RunEvent(name: "thread.message.created", encoding: message))
         hub.publish(runID: run.id, RunEvent(name: "thread.message.in_progress", encoding: message))
+    }
+
+    /// Inserts the message and its step as they are now, if not stored yet.
+    private func storeMessage() async throws {
+        guard !messageStored, let message, let step = messageStep else { return }
+        try await store.write(project: project) { session in
+            try await session.insert(step)
+            try await session.insert(message)
+        }
+        messageStored = true
     }
 
     /// Starts the turn's message with text that was held back (one delta with all of it).
@@ -121,9 +137,13 @@ final class TurnState {
     func saveText() async throws {
         guard var message, message.status == .in_progress, !text.isEmpty else { return }
         message.content = [Message.textPart(text)]
-        let partial = message
-        try await store.write(project: project) { try await $0.update(partial) }
-        self.message = partial
+        self.message = message
+        if messageStored {
+            let partial = message
+            try await store.write(project: project) { try await $0.update(partial) }
+        } else {
+            try await storeMessage()
+        }
     }
 
     /// Completes a message the model wrote before calling tools in the same turn.
@@ -138,12 +158,16 @@ final class TurnState {
         step.usage = Usage()
         let finishedMessage = message
         let finishedStep = step
-        try await store.write(project: project) { session in
-            try await session.update(finishedMessage)
-            try await session.update(finishedStep)
-        }
         self.message = finishedMessage
         self.messageStep = finishedStep
+        if messageStored {
+            try await store.write(project: project) { session in
+                try await session.update(finishedMessage)
+                try await session.update(finishedStep)
+            }
+        } else {
+            try await storeMessage()
+        }
         hub.publish(runID: run.id, RunEvent(name: "thread.message.completed", encoding: finishedMessage))
         hub.publish(runID: run.id, RunEvent(name: "thread.run.step.completed", encoding: finishedStep))
     }

@@ -39,14 +39,14 @@ struct FileSearch {
         var lists: [[ChunkHit]] = []
         var bestRank: [Int: Double] = [:]
         for query in queries {
-            let hits = try await store.read(project: project) {
+            let hits = try await store.search(project: project) {
                 try await $0.searchChunks(terms: Self.terms(query), vectorStoreIDs: vectorStoreIDs, limit: candidates)
             }
             for hit in hits { bestRank[hit.seq] = max(bestRank[hit.seq] ?? 0, hit.rank) }
             lists.append(hits)
         }
         if let embedder {
-            let embedded = try await store.read(project: project) { try await $0.embeddedChunks(vectorStoreIDs: vectorStoreIDs) }
+            let embedded = try await store.search(project: project) { try await $0.embeddedChunks(vectorStoreIDs: vectorStoreIDs) }
             if !embedded.isEmpty {
                 for vector in try await embedder.embed(queries) {
                     let scored = embedded.map { entry in (entry.hit, zip(entry.vector, vector).reduce(Float(0)) { $0 + $1.0 * $1.1 }) }

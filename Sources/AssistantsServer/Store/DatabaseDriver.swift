@@ -6,6 +6,8 @@ public protocol DatabaseDriver: Sendable {
     var dialect: DatabaseDialect { get }
     /// Runs reads on a connection that sees every committed write.
     func withReader<T: Sendable>(_ body: (any SQLDatabase) async throws -> T) async throws -> T
+    /// Like `withReader`, for reads that may take long (a full-text search over many chunks).
+    func withSearchReader<T: Sendable>(_ body: (any SQLDatabase) async throws -> T) async throws -> T
     /// Runs `body` in one transaction: all its writes commit together, or none does.
     func withTransaction<T: Sendable>(_ body: (any SQLDatabase) async throws -> T) async throws -> T
     func shutdown() async
@@ -17,6 +19,10 @@ public enum DatabaseDialect: Sendable {
 }
 
 extension DatabaseDriver {
+    public func withSearchReader<T: Sendable>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
+        try await withReader(body)
+    }
+
     /// Runs `body` inside BEGIN/COMMIT on `database`, rolling back if it throws.
     nonisolated(nonsending) func transaction<T>(on database: any SQLDatabase, begin: SQLQueryString = "BEGIN", _ body: (any SQLDatabase) async throws -> T) async throws -> T {
         try await database.raw(begin).run()

@@ -18,7 +18,8 @@ final class GroupCommit: Sendable {
     private let writerTask: Task<Void, Never>
     private let maxGroup: Int
 
-    init(database: any SQLDatabase, maxGroup: Int = 128) {
+    /// `committer` runs COMMIT (it may wait for an fsync, so it need not be `database` itself).
+    init(database: any SQLDatabase, committer: any SQLDatabase, maxGroup: Int = 128) {
         let (signals, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         self.wake = wake
         self.maxGroup = maxGroup
@@ -32,7 +33,7 @@ final class GroupCommit: Sendable {
                         return group
                     }
                     if group.isEmpty { break }
-                    await Self.commit(&group, on: database)
+                    await Self.commit(&group, on: database, committer: committer)
                 }
             }
         }
@@ -52,14 +53,14 @@ final class GroupCommit: Sendable {
     }
 
     /// Commits the group and empties it: no reference to a body may outlive its caller's wait.
-    private static func commit(_ group: inout [Job], on database: any SQLDatabase) async {
+    private static func commit(_ group: inout [Job], on database: any SQLDatabase, committer: any SQLDatabase) async {
         var outcomes: [Result<any Sendable, any Error>] = []
         do {
             try await database.raw("BEGIN IMMEDIATE").run()
             for job in group {
                 outcomes.append(.success(try await job.body(database)))
             }
-            try await database.raw("COMMIT").run()
+            try await committer.raw("COMMIT").run()
         } catch {
             try? await database.raw("ROLLBACK").run()
             // Each on its own, so one failure stays its own.
@@ -68,7 +69,7 @@ final class GroupCommit: Sendable {
                 do {
                     try await database.raw("BEGIN IMMEDIATE").run()
                     let value = try await job.body(database)
-                    try await database.raw("COMMIT").run()
+                    try await committer.raw("COMMIT").run()
                     outcomes.append(.success(value))
                 } catch {
                     try? await database.raw("ROLLBACK").run()

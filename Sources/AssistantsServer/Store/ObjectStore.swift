@@ -34,6 +34,11 @@ public final class ObjectStore: Sendable {
         try await driver.withReader { try await body(StoreSession(database: $0, dialect: driver.dialect, project: project)) }
     }
 
+    /// A read that may take long (searching many chunks): kept off the threads that serve requests.
+    public func search<T: Sendable>(project: String, _ body: (StoreSession) async throws -> T) async throws -> T {
+        try await driver.withSearchReader { try await body(StoreSession(database: $0, dialect: driver.dialect, project: project)) }
+    }
+
     /// One transaction: every write in `body` is durable once this returns, or none happened.
     public func write<T: Sendable>(project: String, _ body: (StoreSession) async throws -> T) async throws -> T {
         try await driver.withTransaction { try await body(StoreSession(database: $0, dialect: driver.dialect, project: project)) }
@@ -110,9 +115,10 @@ public struct StoreSession {
     }
 
     /// The stored JSON of one object, as the API returns it.
-    public func body(_ kind: ObjectKind, id: String) async throws -> String? {
-        try await database.raw("SELECT body FROM \(unsafeRaw: kind.rawValue) WHERE id = \(bind: id) AND project = \(bind: project)")
-            .first()?.decode(column: "body", as: String.self)
+    public func body(_ kind: ObjectKind, id: String, parentID: String? = nil) async throws -> String? {
+        var query: SQLQueryString = "SELECT body FROM \(unsafeRaw: kind.rawValue) WHERE id = \(bind: id) AND project = \(bind: project)"
+        if let parentID { query += " AND parent_id = \(bind: parentID)" }
+        return try await database.raw(query).first()?.decode(column: "body", as: String.self)
     }
 
     public func get<T: StoredObject>(_ type: T.Type, id: String) async throws -> T? {

@@ -4,23 +4,29 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import SQLKit
-import SQLiteKit
 
 /// The embedded default: one SQLite file in WAL mode, one writer connection fed by group commit
-/// and a few reader connections that run concurrently with it.
+/// and a few reader connections that run concurrently with it. Statements run in place on
+/// `SQLiteHandle`s; only COMMIT (its fsync) and long searches go to NIO's thread pool.
 public final class SQLiteDriver: DatabaseDriver {
     public let dialect = DatabaseDialect.sqlite
-    private let writer: SQLiteConnection
-    private let readers: [SQLiteConnection]
+    private let writer: SQLiteHandle
+    private let readers: [SQLiteHandle]
     private let nextReader = NIOLockedValueBox(0)
     private let groupCommit: GroupCommit
     private let logger: Logger
+    private let eventLoop: any EventLoop
 
-    private init(writer: SQLiteConnection, readers: [SQLiteConnection], logger: Logger) {
+    private init(writer: SQLiteHandle, readers: [SQLiteHandle], logger: Logger) {
         self.writer = writer
         self.readers = readers
         self.logger = logger
-        self.groupCommit = GroupCommit(database: writer.sql(queryLogLevel: nil))
+        let eventLoop = MultiThreadedEventLoopGroup.singleton.any()
+        self.eventLoop = eventLoop
+        let database = SQLiteHandleDatabase(handle: writer, logger: logger, eventLoop: eventLoop)
+        var committer = database
+        committer.offload = true
+        self.groupCommit = GroupCommit(database: database, committer: committer)
     }
 
     /// Opens (creating if needed) the database file at `path`.
@@ -29,38 +35,37 @@ public final class SQLiteDriver: DatabaseDriver {
         if !directory.isEmpty {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
-        var sqlLogger = logger
-        sqlLogger.logLevel = .info
-        let writer = try await SQLiteConnection.open(storage: .file(path: path), logger: sqlLogger)
+        let writer = try SQLiteHandle(path: path)
+        var readers: [SQLiteHandle] = []
         do {
             // WAL: readers never block the writer. synchronous=FULL: a commit is on disk before it is acknowledged.
-            for pragma in ["PRAGMA busy_timeout=10000", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL"] {
-                _ = try await writer.query(pragma)
+            for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL"] {
+                try writer.execute(pragma, []) { _, _ in }
             }
-        } catch {
-            try? await writer.close()
-            throw error
-        }
-        var readers: [SQLiteConnection] = []
-        do {
             for _ in 0..<max(1, readerCount) {
-                let reader = try await SQLiteConnection.open(storage: .file(path: path), logger: sqlLogger)
-                readers.append(reader)
-                _ = try await reader.query("PRAGMA busy_timeout=10000")
+                readers.append(try SQLiteHandle(path: path))
             }
         } catch {
-            for connection in readers + [writer] { try? await connection.close() }
+            for handle in readers + [writer] { handle.close() }
             throw error
         }
         return SQLiteDriver(writer: writer, readers: readers, logger: logger)
     }
 
-    public func withReader<T: Sendable>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
+    private func reader() -> SQLiteHandle {
         let index = nextReader.withLockedValue { value -> Int in
             value = (value + 1) % readers.count
             return value
         }
-        return try await body(readers[index].sql(queryLogLevel: nil))
+        return readers[index]
+    }
+
+    public func withReader<T: Sendable>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
+        try await body(SQLiteHandleDatabase(handle: reader(), logger: logger, eventLoop: eventLoop))
+    }
+
+    public func withSearchReader<T: Sendable>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
+        try await body(SQLiteHandleDatabase(handle: reader(), logger: logger, eventLoop: eventLoop, offload: true))
     }
 
     /// Writes go through group commit: concurrent transactions share one COMMIT (and one fsync).
@@ -70,8 +75,8 @@ public final class SQLiteDriver: DatabaseDriver {
 
     public func shutdown() async {
         groupCommit.shutdown()
-        for connection in readers + [writer] {
-            try? await connection.close()
+        for handle in readers + [writer] {
+            handle.close()
         }
     }
 }
