@@ -1,4 +1,5 @@
 import Foundation
+import NIOPosix
 import Logging
 import NIOConcurrencyHelpers
 import ServiceLifecycle
@@ -81,7 +82,8 @@ public final class IngestionService: Service, Sendable {
             guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
                 throw ExtractionError.invalid("No text could be extracted from the file.")
             }
-            var chunks = Chunker(strategy: entry.chunking_strategy).chunks(of: text)
+            let strategy = entry.chunking_strategy
+            var chunks = try await NIOThreadPool.singleton.runIfActive { Chunker(strategy: strategy).chunks(of: text) }
             if let embedder {
                 let vectors = try await embedder.embed(chunks.map(\.text))
                 for index in chunks.indices where index < vectors.count { chunks[index].embedding = vectors[index] }

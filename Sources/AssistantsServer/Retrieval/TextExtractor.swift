@@ -23,6 +23,12 @@ enum TextExtractor {
         if head.starts(with: [0x50, 0x4B, 0x03, 0x04]) {
             return try await NIOThreadPool.singleton.runIfActive { try docxText(path: path) }
         }
+        // Reading and parsing a large file is kept off the event loops.
+        return try await NIOThreadPool.singleton.runIfActive { try plainText(path: path) }
+    }
+
+    /// Text, Markdown, JSON, CSV, code, or HTML without its markup.
+    static func plainText(path: String) throws -> String {
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         if data.contains(0) {
             throw ExtractionError.unsupported("The file is binary data of a kind that cannot be searched (supported: PDF, .docx, HTML, Markdown, text, JSON, CSV, source code).")
