@@ -34,20 +34,38 @@ struct RunExecutor {
     func execute(runID: String, project: String) async throws {
         let now = unixNow()
         var cancelling = false
-        guard let started = try await updates.update(runID, project: project, { run, _ in
-            if run.status == .cancelling {
-                cancelling = true
-                return false
+        let started: Run
+        let start: RunStart
+        if hub.hasListeners(runID: runID) {
+            // Streamed: in_progress is written (and sent) before anything else happens.
+            guard let run = try await updates.update(runID, project: project, { run, _ in
+                if run.status == .cancelling {
+                    cancelling = true
+                    return false
+                }
+                guard run.status == .queued || run.status == .in_progress else { return false }
+                run.status = .in_progress
+                if run.started_at == nil { run.started_at = now }
+                return true
+            }) else {
+                if cancelling { try await updates.end(runID, project: project, as: .cancelled) }
+                return
             }
-            guard run.status == .queued || run.status == .in_progress else { return false }
+            started = run
+            start = RunStart(runID: runID, project: project, startedAt: run.started_at ?? now, updates: updates, written: true)
+            updates.publish(started, "thread.run.in_progress")
+        } else {
+            guard var run = try await store.read(project: project, { try await $0.get(Run.self, id: runID) }) else { return }
+            if run.status == .cancelling { return try await updates.end(runID, project: project, as: .cancelled) }
+            guard run.status == .queued || run.status == .in_progress else { return }
+            let written = run.status == .in_progress
             run.status = .in_progress
             if run.started_at == nil { run.started_at = now }
-            return true
-        }) else {
-            if cancelling { try await updates.end(runID, project: project, as: .cancelled) }
-            return
+            started = run
+            start = RunStart(runID: runID, project: project, startedAt: run.started_at ?? now, updates: updates, written: written)
         }
-        updates.publish(started, "thread.run.in_progress")
+        let recordLater = start.writeLater()
+        defer { recordLater.cancel() }
 
         guard let endpoint = router.endpoint(for: started.model) else {
             let message = router.isConfigured
@@ -58,7 +76,15 @@ struct RunExecutor {
         }
         var run = started
         for _ in 0..<maxTurns {
-            guard case .again = try await turn(run, project: project, endpoint: endpoint) else { return }
+            let outcome: TurnOutcome
+            do {
+                outcome = try await turn(run, project: project, endpoint: endpoint, start: start)
+            } catch {
+                // A run that fails was started: record it first, so it ends with its started_at.
+                try? await start.ensureWritten()
+                throw error
+            }
+            guard case .again = outcome else { return }
             guard let current = try await store.read(project: project, { try await $0.get(Run.self, id: runID) }),
                   current.status == .in_progress
             else {
@@ -72,7 +98,7 @@ struct RunExecutor {
     }
 
     /// One model call, and what follows from its answer.
-    private func turn(_ run: Run, project: String, endpoint: UpstreamEndpoint) async throws -> TurnOutcome {
+    private func turn(_ run: Run, project: String, endpoint: UpstreamEndpoint, start: RunStart) async throws -> TurnOutcome {
         let usesResources = run.tools.contains { $0["type"]?.stringValue != "function" }
         let (messages, steps, vectorStoreIDs, codeFileIDs) = try await store.read(project: project) { session in
             // Tool resources matter only to the server-side tools.
@@ -126,7 +152,7 @@ struct RunExecutor {
             body["tool_choice"] = nil
             body["parallel_tool_calls"] = nil
         }
-        let state = TurnState(run: run, project: project, store: store, hub: hub, serverTools: serverTools,
+        let state = TurnState(run: run, project: project, store: store, hub: hub, start: start, serverTools: serverTools,
                               bufferText: endpoint.constrainToolCalls && !offered.isEmpty)
         var turn = ChatTurn()
         for attempt in 1...Self.toolCallAttempts {
@@ -300,8 +326,11 @@ struct RunExecutor {
         let images: [JSONValue] = code.images.map { ["type": "image_file", "image_file": ["file_id": .string($0), "detail": "auto"]] }
         try await state.publishAnnotations(annotations)
         let now = unixNow()
+        let startedAt = run.started_at
         let outcome = try await store.write(project: project) { session -> (Run, Message?, RunStep?)? in
-            guard var run = try await session.getForUpdate(Run.self, id: run.id), run.status == .in_progress else { return nil }
+            // still `queued` when the answer came before the start was recorded (RunStart)
+            guard var run = try await session.getForUpdate(Run.self, id: run.id), run.status == .in_progress || run.status == .queued else { return nil }
+            run.started_at = run.started_at ?? startedAt
             var message = state.message
             message?.content = [Message.textPart(text, annotations: annotations)] + images
             message?.status = .completed
@@ -334,8 +363,10 @@ struct RunExecutor {
         let usage = turn?.usage ?? Usage()
         let text = turn?.text ?? ""
         let now = unixNow()
+        let startedAt = run.started_at
         let outcome = try await store.write(project: project) { session -> (Run, Message?, RunStep?)? in
-            guard var run = try await session.getForUpdate(Run.self, id: run.id), run.status == .in_progress else { return nil }
+            guard var run = try await session.getForUpdate(Run.self, id: run.id), run.status == .in_progress || run.status == .queued else { return nil }
+            run.started_at = run.started_at ?? startedAt
             var message = state?.message
             message?.content = [Message.textPart(text)]
             message?.status = .incomplete

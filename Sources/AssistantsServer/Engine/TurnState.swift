@@ -21,7 +21,11 @@ final class TurnState {
     /// Holds text back instead of streaming it, for models whose text may turn out to be a tool call.
     let bufferText: Bool
 
-    init(run: Run, project: String, store: ObjectStore, hub: RunEventHub, serverTools: Set<String> = [], bufferText: Bool = false) {
+    /// The run's start, recorded before anything the turn makes is stored.
+    let start: RunStart
+
+    init(run: Run, project: String, store: ObjectStore, hub: RunEventHub, start: RunStart, serverTools: Set<String> = [], bufferText: Bool = false) {
+        self.start = start
         self.serverTools = serverTools
         self.bufferText = bufferText
         self.run = run
@@ -113,6 +117,7 @@ final class TurnState {
     /// Inserts the message and its step as they are now, if not stored yet.
     private func storeMessage() async throws {
         guard !messageStored, let message, let step = messageStep else { return }
+        try await start.ensureWritten()
         try await store.write(project: project) { session in
             try await session.insert(step)
             try await session.insert(message)
@@ -193,6 +198,7 @@ final class TurnState {
         let step = RunStep(
             id: IDPrefix.step.makeID(), created_at: unixNow(), run: run, type: "tool_calls",
             step_details: ["type": "tool_calls", "tool_calls": []])
+        try await start.ensureWritten()
         try await store.write(project: project) { try await $0.insert(step) }
         toolCallsStep = step
         hub.publish(runID: run.id, RunEvent(name: "thread.run.step.created", encoding: step))

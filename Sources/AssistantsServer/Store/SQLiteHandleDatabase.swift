@@ -38,7 +38,14 @@ struct SQLiteHandleDatabase: SQLDatabase {
     private static func run(_ sql: String, _ binds: [any Encodable & Sendable], on handle: SQLiteHandle,
                             _ onRow: @Sendable (any SQLRow) -> ()) throws {
         let encoder = SQLiteDataEncoder()
-        let values = try binds.map { try encoder.encode($0) }
+        // The store's binds are strings and integers: those skip the encoder's protocol lookups.
+        let values = try binds.map { bind -> SQLiteData in
+            switch bind {
+            case let text as String: .text(text)
+            case let integer as Int: .integer(integer)
+            default: try encoder.encode(bind)
+            }
+        }
         try handle.execute(sql, values) { columns, row in onRow(SQLiteValuesRow(columns: columns, values: row)) }
     }
 }

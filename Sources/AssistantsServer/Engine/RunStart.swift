@@ -1,0 +1,47 @@
+import NIOConcurrencyHelpers
+
+/// Records that the engine took a run up (`queued` → `in_progress`, `started_at`). A run someone
+/// streams is recorded at once; otherwise when the first thing the run makes is stored, or after
+/// `delay`, whichever comes first: an instant answer then costs one transaction less, and a
+/// poller still sees `in_progress` within `delay` of a model call that takes a while. A crash
+/// before it is recorded leaves the run `queued`, which the next start resumes the same way.
+final class RunStart: Sendable {
+    static let delay: Duration = .milliseconds(50)
+
+    let runID: String
+    let project: String
+    let startedAt: Int
+    private let updates: RunUpdates
+    private let written: NIOLockedValueBox<Bool>
+
+    init(runID: String, project: String, startedAt: Int, updates: RunUpdates, written: Bool) {
+        self.runID = runID
+        self.project = project
+        self.startedAt = startedAt
+        self.updates = updates
+        self.written = NIOLockedValueBox(written)
+    }
+
+    /// Writes `in_progress` unless done already (or the run has moved on meanwhile).
+    func ensureWritten() async throws {
+        guard !written.withLockedValue({ $0 }) else { return }
+        let startedAt = startedAt
+        try await updates.update(runID, project: project) { run, _ in
+            guard run.status == .queued else { return false }
+            run.status = .in_progress
+            if run.started_at == nil { run.started_at = startedAt }
+            return true
+        }
+        written.withLockedValue { $0 = true }
+    }
+
+    /// Writes `in_progress` after `delay` unless cancelled first.
+    func writeLater() -> Task<Void, Never> {
+        Task {
+            do {
+                try await Task.sleep(for: Self.delay)
+                try await ensureWritten()
+            } catch {}
+        }
+    }
+}
