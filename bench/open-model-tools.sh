@@ -10,7 +10,8 @@
 #                  {name, arguments} (what the engine's constraining can do), the tools
 #                  listed in the system message
 #   raw-schema-tools  the same with `tools` sent too (the chat template lists them)
-#   constrained    through the Assistants server (server default: constraining on)
+#   constrained    through the Assistants server with ASSISTANTS_TOOL_CONSTRAINT=on (its default
+#                  constrains only the local model and routes that ask for it)
 #   unconstrained  through the Assistants server with ASSISTANTS_TOOL_CONSTRAINT=off
 #
 # and prints, for each mode: the share of tool calls whose arguments parse and match
@@ -142,7 +143,7 @@ for m in "${mode_list[@]}"; do
         raw-schema-tools) drive raw-schema-tools raw-schema-tools "$LLAMA_URL" ;;
         server) [ -n "$SERVER_URL" ] || { log "mode server needs --server-url"; exit 2; }
                 drive assistants server "$SERVER_URL" ;;
-        constrained) server_mode constrained ;;
+        constrained) server_mode constrained ASSISTANTS_TOOL_CONSTRAINT=on ;;
         unconstrained) server_mode unconstrained ASSISTANTS_TOOL_CONSTRAINT=off ;;
         *) log "unknown mode $m"; exit 2 ;;
     esac
