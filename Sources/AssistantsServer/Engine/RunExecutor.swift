@@ -44,8 +44,7 @@ struct RunExecutor {
                     return false
                 }
                 guard run.status == .queued || run.status == .in_progress else { return false }
-                run.status = .in_progress
-                if run.started_at == nil { run.started_at = now }
+                run.markStarted(at: now)
                 return true
             }) else {
                 if cancelling { try await updates.end(runID, project: project, as: .cancelled) }
@@ -59,13 +58,12 @@ struct RunExecutor {
             if run.status == .cancelling { return try await updates.end(runID, project: project, as: .cancelled) }
             guard run.status == .queued || run.status == .in_progress else { return }
             let written = run.status == .in_progress
-            run.status = .in_progress
-            if run.started_at == nil { run.started_at = now }
+            run.markStarted(at: now)
             started = run
             start = RunStart(runID: runID, project: project, startedAt: run.started_at ?? now, updates: updates, written: written)
         }
         let recordLater = start.writeLater()
-        defer { recordLater.cancel() }
+        defer { recordLater?.cancel() }
 
         guard let endpoint = router.endpoint(for: started.model) else {
             let message = router.isConfigured

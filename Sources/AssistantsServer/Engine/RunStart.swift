@@ -28,16 +28,16 @@ final class RunStart: Sendable {
         let startedAt = startedAt
         try await updates.update(runID, project: project) { run, _ in
             guard run.status == .queued else { return false }
-            run.status = .in_progress
-            if run.started_at == nil { run.started_at = startedAt }
+            run.markStarted(at: startedAt)
             return true
         }
         written.withLockedValue { $0 = true }
     }
 
-    /// Writes `in_progress` after `delay` unless cancelled first.
-    func writeLater() -> Task<Void, Never> {
-        Task {
+    /// Writes `in_progress` after `delay` unless cancelled first; nil when it is written already.
+    func writeLater() -> Task<Void, Never>? {
+        guard !written.withLockedValue({ $0 }) else { return nil }
+        return Task {
             do {
                 try await Task.sleep(for: Self.delay)
                 try await ensureWritten()

@@ -42,9 +42,11 @@ final class TurnState {
                 return
             }
             let listened = hub.hasListeners(runID: run.id)
-            if firstTextAt == nil { firstTextAt = .now }
+            let now = ContinuousClock.now
+            let since = firstTextAt ?? now
+            firstTextAt = since
             // Stored at once for a stream's listeners; for pollers once the answer has streamed a while.
-            try await ensureMessage(store: listened || firstTextAt.map { .now - $0 >= Self.storeAfter } ?? true)
+            try await ensureMessage(store: listened || now - since >= Self.storeAfter)
             text += chunk
             guard let message, listened else { return }
             var part: JSONValue = ["value": .string(chunk)]
@@ -125,6 +127,17 @@ final class TurnState {
         messageStored = true
     }
 
+    /// Writes the message (and its step) as they are now: an update once stored, else the insert.
+    private func saveMessage(withStep: Bool) async throws {
+        guard messageStored else { return try await storeMessage() }
+        guard let message else { return }
+        let step = withStep ? messageStep : nil
+        try await store.write(project: project) { session in
+            try await session.update(message)
+            if let step { try await session.update(step) }
+        }
+    }
+
     /// Starts the turn's message with text that was held back (one delta with all of it).
     func releaseBufferedText(_ finalText: String) async throws {
         guard bufferText, !finalText.isEmpty else { return }
@@ -143,12 +156,7 @@ final class TurnState {
         guard var message, message.status == .in_progress, !text.isEmpty else { return }
         message.content = [Message.textPart(text)]
         self.message = message
-        if messageStored {
-            let partial = message
-            try await store.write(project: project) { try await $0.update(partial) }
-        } else {
-            try await storeMessage()
-        }
+        try await saveMessage(withStep: false)
     }
 
     /// Completes a message the model wrote before calling tools in the same turn.
@@ -165,14 +173,7 @@ final class TurnState {
         let finishedStep = step
         self.message = finishedMessage
         self.messageStep = finishedStep
-        if messageStored {
-            try await store.write(project: project) { session in
-                try await session.update(finishedMessage)
-                try await session.update(finishedStep)
-            }
-        } else {
-            try await storeMessage()
-        }
+        try await saveMessage(withStep: true)
         hub.publish(runID: run.id, RunEvent(name: "thread.message.completed", encoding: finishedMessage))
         hub.publish(runID: run.id, RunEvent(name: "thread.run.step.completed", encoding: finishedStep))
     }

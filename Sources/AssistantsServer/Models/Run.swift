@@ -127,3 +127,11 @@ public struct TruncationStrategy: Codable, Sendable {
         self.last_messages = last_messages
     }
 }
+
+extension Run {
+    /// The engine took the run up: `in_progress`, started at `now` unless it had started before.
+    mutating func markStarted(at now: Int) {
+        status = .in_progress
+        if started_at == nil { started_at = now }
+    }
+}

@@ -1,7 +1,7 @@
 import Foundation
-import NIOPosix
 import Logging
 import NIOConcurrencyHelpers
+import NIOPosix
 import ServiceLifecycle
 
 /// Ingests vector-store files in the background: extract the text, chunk it, index it. Durable:

@@ -114,10 +114,12 @@ public struct StoreSession {
             """).run()
     }
 
-    /// The stored JSON of one object, as the API returns it.
-    public func body(_ kind: ObjectKind, id: String, parentID: String? = nil) async throws -> String? {
+    /// The stored JSON of one object, as the API returns it. `forUpdate` locks its row until the
+    /// transaction ends (PostgreSQL's `FOR UPDATE`; SQLite has one writer anyway).
+    public func body(_ kind: ObjectKind, id: String, parentID: String? = nil, forUpdate: Bool = false) async throws -> String? {
         var query: SQLQueryString = "SELECT body FROM \(unsafeRaw: kind.rawValue) WHERE id = \(bind: id) AND project = \(bind: project)"
         if let parentID { query += " AND parent_id = \(bind: parentID)" }
+        if forUpdate && dialect == .postgres { query += " FOR UPDATE" }
         return try await database.raw(query).first()?.decode(column: "body", as: String.self)
     }
 
@@ -127,12 +129,10 @@ public struct StoreSession {
     }
 
     /// The object, its row locked until the transaction ends, for a read-modify-write that must
-    /// not overwrite a concurrent change (PostgreSQL's `FOR UPDATE`; SQLite has one writer anyway).
+    /// not overwrite a concurrent change.
     public func getForUpdate<T: StoredObject>(_ type: T.Type, id: String) async throws -> T? {
-        guard dialect == .postgres else { return try await get(type, id: id) }
-        let row = try await database.raw(
-            "SELECT body FROM \(unsafeRaw: T.kind.rawValue) WHERE id = \(bind: id) AND project = \(bind: project) FOR UPDATE").first()
-        return try row.map { try JSONCoding.decode(T.self, from: $0.decode(column: "body", as: String.self)) }
+        guard let body = try await body(T.kind, id: id, forUpdate: true) else { return nil }
+        return try JSONCoding.decode(T.self, from: body)
     }
 
     /// The object, or the API's 404 for it.
