@@ -12,6 +12,7 @@ import NIOPosix
 @main
 enum Entry {
     static func main() {
+        LoggingSystem.bootstrap { label in ServerLogHandler(label: label) }
         NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         Task {
             await AssistantsServerCommand.main()

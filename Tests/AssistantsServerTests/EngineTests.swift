@@ -65,7 +65,7 @@ import Testing
             #"{"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3}}"#,
         ]
         for chunk in chunks {
-            try await accumulator.add(try JSONCoding.decode(ChatChunk.self, from: chunk)) { deltas.append($0) }
+            try await accumulator.add(try ChatChunk(parsing: chunk.utf8)) { deltas.append($0) }
         }
         let turn = accumulator.turn
         #expect(turn.toolCalls.map(\.id) == ["call_a", "call_b"])
@@ -74,6 +74,19 @@ import Testing
         #expect(turn.finishReason == "tool_calls")
         #expect(turn.usage == Usage(prompt_tokens: 7, completion_tokens: 3))
         #expect(deltas.count == 4)
+    }
+
+    @Test func chunksReadNullsAsAbsentAndRefuseWrongTypes() throws {
+        let chunk = try ChatChunk(parsing: #"{"id":"x","choices":[{"index":0,"delta":{"role":"assistant","content":null,"tool_calls":null},"finish_reason":null}],"usage":null}"#.utf8)
+        #expect(chunk.choices?.count == 1)
+        #expect(chunk.choices?.first?.delta?.content == nil)
+        #expect(chunk.usage == nil)
+        let whole = try ChatChunk(parsing: #"{"choices":[{"message":{"content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1.0}}"#.utf8)
+        #expect(whole.choices?.first?.message?.content == "hi")
+        #expect(whole.usage?.completion_tokens == 1)
+        for text in [#"{"choices":"x"}"#, #"{"choices":[{"delta":{"content":5}}]}"#, #"{"usage":{"prompt_tokens":"3"}}"#, "[]", "{"] {
+            #expect(throws: (any Error).self) { try ChatChunk(parsing: text.utf8) }
+        }
     }
 
     @Test func sseLinesSplitAcrossBuffers() {

@@ -13,7 +13,7 @@ import Testing
         let record = try JSONCoding.decoder.decode(JSONValue.self, from: data)
         let response = try #require(record["response"])
         var accumulator = TurnAccumulator()
-        try await accumulator.add(try JSONCoding.decode(ChatChunk.self, from: response.jsonString)) { _ in }
+        try await accumulator.add(try ChatChunk(json: response)) { _ in }
         return accumulator.turn
     }
 

@@ -149,7 +149,7 @@ import Testing
         let project = TestSupport.uniqueProject()
         let assistant = Assistant(id: IDPrefix.assistant.makeID(), created_at: unixNow(), model: "m")
         try await withStore(url) { store async throws in
-            try await store.write(project: project) { try await $0.insert(assistant) }
+            try await store.write(project: project) { _ = try await $0.insert(assistant) }
         }
         try await withStore(url) { store async throws in
             #expect(try await store.read(project: project) { try await $0.get(Assistant.self, id: assistant.id) }?.id == assistant.id)
@@ -159,6 +159,61 @@ import Testing
     @Test func unknownDatabaseURLIsRejected() async throws {
         await #expect(throws: ConfigurationError.self) {
             _ = try await ObjectStore.open(url: "mysql://x", logger: TestSupport.logger)
+        }
+    }
+
+    /// A read-modify-write that finds the JSON it last wrote uses its own copy; one that finds a
+    /// change (another writer's) decodes the row.
+    @Test(arguments: TestSupport.databases)
+    func getForUpdateUsesTheKnownCopyOnlyWhileTheRowIsUnchanged(database: String) async throws {
+        try await withStore(TestSupport.databaseURL(database)) { store async throws in
+            let project = TestSupport.uniqueProject()
+            var run = Run(id: IDPrefix.run.makeID(), created_at: unixNow(), thread_id: "thread_x", assistant_id: "asst_x", model: "m", instructions: "")
+            let body = try await store.write(project: project) { try await $0.insert(run) }
+            // A marker only the known copy carries: it comes back while the row is unchanged.
+            var marked = run
+            marked.model = "known-copy"
+            let same = try await store.write(project: project) {
+                try await $0.getForUpdate(Run.self, id: run.id, known: Stored(marked, body: body))
+            }
+            #expect(same?.model == "known-copy")
+            run.metadata = ["changed": "yes"]
+            try await store.write(project: project) { try await $0.update(run) }
+            let changed = try await store.write(project: project) {
+                try await $0.getForUpdate(Run.self, id: run.id, known: Stored(marked, body: body))
+            }
+            #expect(changed?.model == "m")
+            #expect(changed?.metadata == ["changed": "yes"])
+            let stored = try await store.read(project: project) { try await $0.getStored(Run.self, id: run.id) }
+            let row = try await store.read(project: project) { try await $0.body(.run, id: run.id) }
+            #expect(stored?.body == row)
+            #expect(stored?.object.metadata == ["changed": "yes"])
+        }
+    }
+
+    /// A run handed to the engine as its creator stored it may have been ended since: recording
+    /// its start then says so instead of storing anything more of it.
+    @Test(arguments: TestSupport.databases)
+    func recordingTheStartOfAnEndedRunThrows(database: String) async throws {
+        try await withStore(TestSupport.databaseURL(database)) { store async throws in
+            let project = TestSupport.uniqueProject()
+            var run = Run(id: IDPrefix.run.makeID(), created_at: unixNow(), thread_id: "thread_x", assistant_id: "asst_x", model: "m", instructions: "")
+            try await store.write(project: project) { try await $0.insert(run) }
+            let updates = RunUpdates(store: store, hub: RunEventHub())
+            try await RunStart(runID: run.id, project: project, startedAt: 5, updates: updates, written: false).ensureWritten()
+            let started = try await store.read(project: project) { try await $0.get(Run.self, id: run.id) }
+            #expect(started?.status == .in_progress)
+            #expect(started?.started_at == 5)
+
+            run.id = IDPrefix.run.makeID()
+            run.status = .cancelled
+            try await store.write(project: project) { try await $0.insert(run) }
+            await #expect(throws: RunStart.RunEnded.self) {
+                try await RunStart(runID: run.id, project: project, startedAt: 5, updates: updates, written: false).ensureWritten()
+            }
+            let ended = try await store.read(project: project) { try await $0.get(Run.self, id: run.id) }
+            #expect(ended?.status == .cancelled)
+            #expect(ended?.started_at == nil)
         }
     }
 }

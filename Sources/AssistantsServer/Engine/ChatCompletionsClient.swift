@@ -32,7 +32,7 @@ final class ChatCompletionsClient: Sendable {
         payload["model"] = .string(endpoint.upstreamModel)
         payload["stream"] = true
         payload["stream_options"] = ["include_usage": true]
-        let bytes = try JSONCoding.encoder.encode(JSONValue.object(payload))
+        let bytes = JSONText.bytes(.object(payload))
         var attempt = 0
         while true {
             attempt += 1
@@ -49,7 +49,7 @@ final class ChatCompletionsClient: Sendable {
         }
     }
 
-    private func once(bytes: Data, endpoint: UpstreamEndpoint, onDelta: (ChatDelta) async throws -> Void) async throws -> ChatTurn {
+    private func once(bytes: [UInt8], endpoint: UpstreamEndpoint, onDelta: (ChatDelta) async throws -> Void) async throws -> ChatTurn {
         var request = HTTPClientRequest(url: endpoint.baseURL + "/chat/completions")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
@@ -83,7 +83,7 @@ final class ChatCompletionsClient: Sendable {
         if contentType.contains("application/json") {
             // An upstream that ignores `stream: true` and answers in one piece.
             let body = try await response.body.collect(upTo: 64 * 1024 * 1024)
-            let chunk = try decodeChunk(Data(body.readableBytesView))
+            let chunk = try decodeChunk(body.readableBytesView)
             try await accumulator.add(chunk, onDelta: onDelta)
             return accumulator.turn
         }
@@ -94,7 +94,7 @@ final class ChatCompletionsClient: Sendable {
                     guard line.hasPrefix("data:") else { continue }
                     let data = line.dropFirst(5).drop(while: { $0 == " " })
                     if data == "[DONE]" { return accumulator.turn }
-                    try await accumulator.add(try decodeChunk(Data(data.utf8)), onDelta: onDelta)
+                    try await accumulator.add(try decodeChunk(data.utf8), onDelta: onDelta)
                 }
             }
         } catch let error as UpstreamError {
@@ -106,15 +106,17 @@ final class ChatCompletionsClient: Sendable {
         return accumulator.turn
     }
 
-    private func decodeChunk(_ data: Data) throws -> ChatChunk {
-        do {
-            return try JSONCoding.decoder.decode(ChatChunk.self, from: data)
-        } catch {
-            if let object = try? JSONCoding.decoder.decode(JSONValue.self, from: data), let message = object["error"]?["message"]?.stringValue {
-                throw UpstreamError(code: "server_error", message: "The model upstream reported an error: \(message)", retryable: false)
-            }
+    private func decodeChunk(_ bytes: some Collection<UInt8>) throws -> ChatChunk {
+        guard let json = try? JSONText.parse(bytes) else {
+            throw UpstreamError(code: "server_error", message: "The model upstream sent a chunk that is not JSON.", retryable: false)
+        }
+        if let message = json["error"]?["message"]?.stringValue {
+            throw UpstreamError(code: "server_error", message: "The model upstream reported an error: \(message)", retryable: false)
+        }
+        guard let chunk = try? ChatChunk(json: json) else {
             throw UpstreamError(code: "server_error", message: "The model upstream sent a chunk that is not a chat completion.", retryable: false)
         }
+        return chunk
     }
 }
 

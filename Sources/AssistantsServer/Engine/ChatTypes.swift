@@ -1,19 +1,19 @@
 /// One streamed chunk of an OpenAI-compatible chat completion (`chat.completion.chunk`),
 /// or a whole non-streamed completion: both carry `choices` and maybe `usage`.
-struct ChatChunk: Decodable, Sendable {
-    struct Choice: Decodable, Sendable {
+struct ChatChunk: Sendable {
+    struct Choice: Sendable {
         var delta: Delta?
         var message: Delta?
         var finish_reason: String?
     }
 
-    struct Delta: Decodable, Sendable {
+    struct Delta: Sendable {
         var content: String?
         var tool_calls: [ToolCallDelta]?
     }
 
-    struct ToolCallDelta: Decodable, Sendable {
-        struct Function: Decodable, Sendable {
+    struct ToolCallDelta: Sendable {
+        struct Function: Sendable {
             var name: String?
             var arguments: String?
         }
@@ -23,13 +23,70 @@ struct ChatChunk: Decodable, Sendable {
         var function: Function?
     }
 
-    struct ChunkUsage: Decodable, Sendable {
+    struct ChunkUsage: Sendable {
         var prompt_tokens: Int?
         var completion_tokens: Int?
     }
 
     var choices: [Choice]?
     var usage: ChunkUsage?
+
+    /// Why a chunk could not be read: its JSON is not shaped like a chat completion.
+    struct Malformed: Error {}
+
+    /// Reads a chunk from its JSON text. Absent and null fields are nil; a field of the wrong
+    /// type makes the chunk malformed, as a strict decoder would.
+    init(parsing text: some Collection<UInt8>) throws {
+        try self.init(json: JSONText.parse(text))
+    }
+
+    init(json: JSONValue) throws {
+        guard case .object(let fields) = json else { throw Malformed() }
+        choices = try Self.optional(fields["choices"]) { value in
+            guard case .array(let items) = value else { throw Malformed() }
+            return try items.map { item in
+                guard case .object(let choice) = item else { throw Malformed() }
+                return Choice(delta: try Self.optional(choice["delta"], Self.delta),
+                              message: try Self.optional(choice["message"], Self.delta),
+                              finish_reason: try Self.optional(choice["finish_reason"], Self.string))
+            }
+        }
+        usage = try Self.optional(fields["usage"]) { value in
+            guard case .object(let usage) = value else { throw Malformed() }
+            return ChunkUsage(prompt_tokens: try Self.optional(usage["prompt_tokens"], Self.int),
+                              completion_tokens: try Self.optional(usage["completion_tokens"], Self.int))
+        }
+    }
+
+    private static func optional<T>(_ value: JSONValue?, _ read: (JSONValue) throws -> T) throws -> T? {
+        guard let value, value != .null else { return nil }
+        return try read(value)
+    }
+
+    private static func string(_ value: JSONValue) throws -> String {
+        guard case .string(let text) = value else { throw Malformed() }
+        return text
+    }
+
+    private static func int(_ value: JSONValue) throws -> Int {
+        guard case .int(let number) = value else { throw Malformed() }
+        return number
+    }
+
+    private static func delta(_ value: JSONValue) throws -> Delta {
+        guard case .object(let fields) = value else { throw Malformed() }
+        return Delta(content: try optional(fields["content"], string), tool_calls: try optional(fields["tool_calls"]) { calls in
+            guard case .array(let items) = calls else { throw Malformed() }
+            return try items.map { item in
+                guard case .object(let call) = item else { throw Malformed() }
+                let function = try optional(call["function"]) { value -> ToolCallDelta.Function in
+                    guard case .object(let function) = value else { throw Malformed() }
+                    return .init(name: try optional(function["name"], string), arguments: try optional(function["arguments"], string))
+                }
+                return ToolCallDelta(index: try optional(call["index"], int), id: try optional(call["id"], string), function: function)
+            }
+        })
+    }
 }
 
 /// What one model call produced, accumulated from its chunks.

@@ -40,27 +40,31 @@ public final class RunEngine: Service, Sendable {
 
     var updates: RunUpdates { RunUpdates(store: store, hub: hub) }
 
-    /// Starts (or resumes) a queued run in the background.
-    public func schedule(runID: String, project: String) {
+    /// Starts (or resumes) a queued run in the background. `snapshot` is the run as its caller
+    /// just stored it, which spares the engine reading it back.
+    public func schedule(runID: String, project: String, snapshot: Stored<Run>? = nil) {
         guard accepting.withLockedValue({ $0 }) else { return }
         entries.withLockedValue { table in
             guard table[runID]?.task == nil else { return }
             table[runID] = Entry(task: nil, interruption: nil)
             table[runID]?.task = Task { [self] in
-                await self.drive(runID: runID, project: project)
+                await self.drive(runID: runID, project: project, snapshot: snapshot)
             }
         }
     }
 
-    private func drive(runID: String, project: String) async {
+    private func drive(runID: String, project: String, snapshot: Stored<Run>?) async {
         do {
-            try await executor.execute(runID: runID, project: project)
+            try await executor.execute(runID: runID, project: project, snapshot: snapshot)
         } catch {
             let interruption = entries.withLockedValue { $0[runID]?.interruption }
-            // The task is over; its cleanup must not be cancelled with it.
-            await Task { [self] in
-                await self.settle(runID: runID, project: project, error: error, interruption: interruption)
-            }.value
+            // A run ended from outside before its task saw it is recorded by whoever ended it.
+            if !(error is RunStart.RunEnded && interruption == nil) {
+                // The task is over; its cleanup must not be cancelled with it.
+                await Task { [self] in
+                    await self.settle(runID: runID, project: project, error: error, interruption: interruption)
+                }.value
+            }
         }
         entries.withLockedValue { _ = $0.removeValue(forKey: runID) }
     }

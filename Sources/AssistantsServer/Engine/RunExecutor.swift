@@ -30,15 +30,17 @@ struct RunExecutor {
     }
 
     /// Takes a queued (or resumed in_progress) run through its model turns until it finishes
-    /// or waits for the client's tool outputs.
-    func execute(runID: String, project: String) async throws {
+    /// or waits for the client's tool outputs. `snapshot` is the run as just stored, if known.
+    func execute(runID: String, project: String, snapshot: Stored<Run>? = nil) async throws {
         let now = unixNow()
         var cancelling = false
         let started: Run
         let start: RunStart
+        // The run as stored last, for the final read-modify-write to skip decoding it again.
+        var known: Stored<Run>?
         if hub.hasListeners(runID: runID) {
             // Streamed: in_progress is written (and sent) before anything else happens.
-            guard let run = try await updates.update(runID, project: project, { run, _ in
+            guard let written = try await updates.update(runID, project: project, { run, _ in
                 if run.status == .cancelling {
                     cancelling = true
                     return false
@@ -50,16 +52,24 @@ struct RunExecutor {
                 if cancelling { try await updates.end(runID, project: project, as: .cancelled) }
                 return
             }
-            started = run
-            start = RunStart(runID: runID, project: project, startedAt: run.started_at ?? now, updates: updates, written: true)
+            started = written.object
+            known = written
+            start = RunStart(runID: runID, project: project, startedAt: started.started_at ?? now, updates: updates, written: true)
             updates.publish(started, "thread.run.in_progress")
         } else {
-            guard var run = try await store.read(project: project, { try await $0.get(Run.self, id: runID) }) else { return }
+            // A run handed over as its creator stored it is not read back; if it was ended since,
+            // the final write (or RunStart) finds out.
+            let stored: Stored<Run>? = if let snapshot { snapshot } else {
+                try await store.read(project: project) { try await $0.getStored(Run.self, id: runID) }
+            }
+            guard let stored else { return }
+            var run = stored.object
             if run.status == .cancelling { return try await updates.end(runID, project: project, as: .cancelled) }
             guard run.status == .queued || run.status == .in_progress else { return }
             let written = run.status == .in_progress
             run.markStarted(at: now)
             started = run
+            known = stored
             start = RunStart(runID: runID, project: project, startedAt: run.started_at ?? now, updates: updates, written: written)
         }
         let recordLater = start.writeLater()
@@ -76,27 +86,28 @@ struct RunExecutor {
         for _ in 0..<maxTurns {
             let outcome: TurnOutcome
             do {
-                outcome = try await turn(run, project: project, endpoint: endpoint, start: start)
+                outcome = try await turn(run, known: known, project: project, endpoint: endpoint, start: start)
             } catch {
                 // A run that fails was started: record it first, so it ends with its started_at.
                 try? await start.ensureWritten()
                 throw error
             }
             guard case .again = outcome else { return }
-            guard let current = try await store.read(project: project, { try await $0.get(Run.self, id: runID) }),
-                  current.status == .in_progress
+            guard let current = try await store.read(project: project, { try await $0.getStored(Run.self, id: runID) }),
+                  current.object.status == .in_progress
             else {
                 if Task.isCancelled { throw CancellationError() }
                 return
             }
-            run = current
+            run = current.object
+            known = current
         }
         try await updates.end(runID, project: project, as: .failed, error: LastError(
             code: "server_error", message: "The model kept calling tools for \(maxTurns) rounds without answering."))
     }
 
     /// One model call, and what follows from its answer.
-    private func turn(_ run: Run, project: String, endpoint: UpstreamEndpoint, start: RunStart) async throws -> TurnOutcome {
+    private func turn(_ run: Run, known: Stored<Run>?, project: String, endpoint: UpstreamEndpoint, start: RunStart) async throws -> TurnOutcome {
         let usesResources = run.tools.contains { $0["type"]?.stringValue != "function" }
         let (messages, steps, vectorStoreIDs, codeFileIDs) = try await store.read(project: project) { session in
             // Tool resources matter only to the server-side tools.
@@ -115,7 +126,7 @@ struct RunExecutor {
         }
         let prompt = PromptBuilder.build(run: run, threadMessages: messages, steps: steps, contextWindow: endpoint.contextWindow)
         if prompt.overBudget, run.max_prompt_tokens != nil {
-            try await finishIncomplete(run, project: project, reason: "max_prompt_tokens", turn: nil, state: nil)
+            try await finishIncomplete(run, known: known, project: project, reason: "max_prompt_tokens", turn: nil, state: nil)
             return .finished
         }
         let usedCompletion = run.usage?.completion_tokens ?? 0
@@ -123,7 +134,7 @@ struct RunExecutor {
         if let limit = run.max_completion_tokens {
             let remaining = limit - usedCompletion
             if remaining <= 0 {
-                try await finishIncomplete(run, project: project, reason: "max_completion_tokens", turn: nil, state: nil)
+                try await finishIncomplete(run, known: known, project: project, reason: "max_completion_tokens", turn: nil, state: nil)
                 return .finished
             }
             body["max_tokens"] = .int(remaining)
@@ -195,11 +206,11 @@ struct RunExecutor {
             if !vectorStoreIDs.isEmpty && serverCalls.contains(where: { $0.function.name == FileSearchTool.name }) {
                 try await store.write(project: project) { try await VectorStoreLibrary.touch(vectorStoreIDs, session: $0) }
             }
-            return try await toolCalls(run, project: project, turn: turn, state: state, serverResults: results)
+            return try await toolCalls(run, known: known, project: project, turn: turn, state: state, serverResults: results)
         } else if turn.finishReason == "length", run.max_completion_tokens != nil || endpoint.maxOutputTokens != nil {
-            try await finishIncomplete(run, project: project, reason: "max_completion_tokens", turn: turn, state: state)
+            try await finishIncomplete(run, known: known, project: project, reason: "max_completion_tokens", turn: turn, state: state)
         } else {
-            try await complete(run, project: project, turn: turn, state: state, steps: steps)
+            try await complete(run, known: known, project: project, turn: turn, state: state, steps: steps)
         }
         return .finished
     }
@@ -266,7 +277,7 @@ struct RunExecutor {
     /// The model called tools. Server-side ones (file_search) already ran: their results are in the
     /// step. Function calls, if any, make the run wait for the client's outputs; otherwise the step
     /// completes and the model takes another turn.
-    private func toolCalls(_ run: Run, project: String, turn: ChatTurn, state: TurnState,
+    private func toolCalls(_ run: Run, known: Stored<Run>?, project: String, turn: ChatTurn, state: TurnState,
                            serverResults: [String: JSONValue]) async throws -> TurnOutcome {
         try await state.closeMessage()
         let step = try await state.toolStep()
@@ -282,7 +293,7 @@ struct RunExecutor {
                     "function": ["name": .string(call.function.name), "arguments": .string(call.function.arguments), "output": .null],
                 ]
             })]
-            guard var run = try await session.getForUpdate(Run.self, id: run.id), run.status == .in_progress else {
+            guard var run = try await session.getForUpdate(Run.self, id: run.id, known: known), run.status == .in_progress else {
                 try await session.update(step)
                 return nil
             }
@@ -312,7 +323,7 @@ struct RunExecutor {
     }
 
     /// The model answered: its message, the step and the run complete.
-    private func complete(_ run: Run, project: String, turn: ChatTurn, state: TurnState, steps: [RunStep]) async throws {
+    private func complete(_ run: Run, known: Stored<Run>?, project: String, turn: ChatTurn, state: TurnState, steps: [RunStep]) async throws {
         try await state.ensureMessage(store: hub.hasListeners(runID: run.id))
         let stored = state.messageStored
         let usage = turn.usage ?? Usage()
@@ -327,8 +338,9 @@ struct RunExecutor {
         let startedAt = run.started_at
         let outcome = try await store.write(project: project) { session -> (Run, Message?, RunStep?)? in
             // still `queued` when the answer came before the start was recorded (RunStart)
-            guard var run = try await session.getForUpdate(Run.self, id: run.id), run.status == .in_progress || run.status == .queued else { return nil }
-            run.started_at = run.started_at ?? startedAt
+            guard var run = try await session.getForUpdate(Run.self, id: run.id, known: known),
+                  run.status == .in_progress || run.status == .queued else { return nil }
+            run.markStarted(at: startedAt ?? now)
             var message = state.message
             message?.content = [Message.textPart(text, annotations: annotations)] + images
             message?.status = .completed
@@ -337,8 +349,8 @@ struct RunExecutor {
             step?.status = .completed
             step?.completed_at = now
             step?.usage = usage
-            if let step { try await stored ? session.update(step) : session.insert(step) }
-            if let message { try await stored ? session.update(message) : session.insert(message) }
+            if let step { _ = try await stored ? session.update(step) : session.insert(step) }
+            if let message { _ = try await stored ? session.update(message) : session.insert(message) }
             run.status = .completed
             run.completed_at = now
             run.expires_at = nil
@@ -356,15 +368,16 @@ struct RunExecutor {
     }
 
     /// A token budget ran out: the run ends `incomplete`, its message too.
-    private func finishIncomplete(_ run: Run, project: String, reason: String, turn: ChatTurn?, state: TurnState?) async throws {
+    private func finishIncomplete(_ run: Run, known: Stored<Run>?, project: String, reason: String, turn: ChatTurn?, state: TurnState?) async throws {
         if let state, turn != nil { try await state.ensureMessage() }
         let usage = turn?.usage ?? Usage()
         let text = turn?.text ?? ""
         let now = unixNow()
         let startedAt = run.started_at
         let outcome = try await store.write(project: project) { session -> (Run, Message?, RunStep?)? in
-            guard var run = try await session.getForUpdate(Run.self, id: run.id), run.status == .in_progress || run.status == .queued else { return nil }
-            run.started_at = run.started_at ?? startedAt
+            guard var run = try await session.getForUpdate(Run.self, id: run.id, known: known),
+                  run.status == .in_progress || run.status == .queued else { return nil }
+            run.markStarted(at: startedAt ?? now)
             var message = state?.message
             message?.content = [Message.textPart(text)]
             message?.status = .incomplete

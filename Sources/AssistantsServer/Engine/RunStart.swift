@@ -22,16 +22,25 @@ final class RunStart: Sendable {
         self.written = NIOLockedValueBox(written)
     }
 
-    /// Writes `in_progress` unless done already (or the run has moved on meanwhile).
+    /// The run was ended (cancelled, expired) before the engine recorded its start.
+    struct RunEnded: Error {}
+
+    /// Writes `in_progress` unless done already; throws `RunEnded` when the run was ended
+    /// meanwhile, so nothing more of it is stored.
     func ensureWritten() async throws {
         guard !written.withLockedValue({ $0 }) else { return }
         let startedAt = startedAt
+        var active = true
         try await updates.update(runID, project: project) { run, _ in
-            guard run.status == .queued else { return false }
+            guard run.status == .queued else {
+                active = run.status == .in_progress
+                return false
+            }
             run.markStarted(at: startedAt)
             return true
         }
         written.withLockedValue { $0 = true }
+        if !active { throw RunEnded() }
     }
 
     /// Writes `in_progress` after `delay` unless cancelled first; nil when it is written already.

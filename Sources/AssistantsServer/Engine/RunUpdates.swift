@@ -7,13 +7,13 @@ struct RunUpdates {
     let hub: RunEventHub
 
     /// Reads, changes and writes the run atomically; `change` returns false to leave it as it was.
+    /// Returns the run as written.
     @discardableResult
-    func update(_ runID: String, project: String, _ change: (inout Run, StoreSession) async throws -> Bool) async throws -> Run? {
-        try await store.write(project: project) { session -> Run? in
+    func update(_ runID: String, project: String, _ change: (inout Run, StoreSession) async throws -> Bool) async throws -> Stored<Run>? {
+        try await store.write(project: project) { session -> Stored<Run>? in
             guard var run = try await session.getForUpdate(Run.self, id: runID) else { return nil }
             guard try await change(&run, session) else { return nil }
-            try await session.update(run)
-            return run
+            return Stored(run, body: try await session.update(run))
         }
     }
 

@@ -63,7 +63,7 @@ struct JSONRequest {
         }
         let value: JSONValue
         do {
-            value = try JSONCoding.decoder.decode(JSONValue.self, from: Data(buffer.readableBytesView))
+            value = try JSONText.parse(buffer.readableBytesView)
         } catch {
             throw APIError.invalidRequest(
                 "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON. If you have trouble figuring out how to fix this, please contact us through our help center at help.openai.com.)"

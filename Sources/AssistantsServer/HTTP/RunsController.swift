@@ -34,7 +34,7 @@ struct RunsController {
             }
             additional.append(try JSONRequest(fields: fields, path: "additional_messages[\(index)].").inlineMessage())
         }
-        let (run, added) = try await store.write(project: context.project) { session -> (Run, [VectorStoreFile]) in
+        let (run, added) = try await store.write(project: context.project) { session -> (Stored<Run>, [VectorStoreFile]) in
             var thread = try await session.require(AssistantThread.self, id: threadID)
             let assistant = try await session.require(Assistant.self, id: runRequest.assistantID)
             if let active = try await session.activeRunID(threadID: threadID) {
@@ -53,8 +53,7 @@ struct RunsController {
             }
             let added = try await library.attachToThread(messages, thread: &thread, session: session)
             if !added.isEmpty { try await session.update(thread) }
-            try await session.insert(run)
-            return (run, added)
+            return (Stored(run, body: try await session.insert(run)), added)
         }
         library.startIngestion(added, project: context.project)
         return start(run, project: context.project, stream: runRequest.stream)
@@ -66,12 +65,11 @@ struct RunsController {
         let runRequest = try RunRequest(body, version: context.apiVersion)
         var new = try ThreadsController.parse(try body.object("thread").value ?? JSONRequest(fields: [:], path: "thread."), session: nil)
         if let resources = try body.toolResources().value { new.thread.tool_resources = resources }
-        let (thread, run, added) = try await store.write(project: context.project) { session -> (AssistantThread, Run, [VectorStoreFile]) in
+        let (thread, run, added) = try await store.write(project: context.project) { session -> (AssistantThread, Stored<Run>, [VectorStoreFile]) in
             let assistant = try await session.require(Assistant.self, id: runRequest.assistantID)
             let run = try runRequest.makeRun(assistant: assistant, threadID: new.thread.id, expirySeconds: expirySeconds, codeInterpreterUnavailable: codeInterpreterUnavailable)
             let (thread, added) = try await ThreadsController.insert(new, library: library, session: session)
-            try await session.insert(run)
-            return (thread, run, added)
+            return (thread, Stored(run, body: try await session.insert(run)), added)
         }
         library.startIngestion(added, project: context.project)
         return start(run, project: context.project, stream: runRequest.stream,
@@ -79,15 +77,16 @@ struct RunsController {
     }
 
     /// Hands a stored queued run to the engine; with `stream`, answers with its events.
-    private func start(_ run: Run, project: String, stream: Bool, leading: [RunEvent] = []) -> Response {
-        let events = stream ? hub.subscribe(runID: run.id) : nil
-        hub.publish(runID: run.id, RunEvent(name: "thread.run.created", encoding: run))
-        hub.publish(runID: run.id, RunEvent(name: "thread.run.queued", encoding: run))
-        engine.schedule(runID: run.id, project: project)
+    private func start(_ stored: Stored<Run>, project: String, stream: Bool, leading: [RunEvent] = []) -> Response {
+        let runID = stored.object.id
+        let events = stream ? hub.subscribe(runID: runID) : nil
+        hub.publish(runID: runID, RunEvent(name: "thread.run.created", data: stored.body))
+        hub.publish(runID: runID, RunEvent(name: "thread.run.queued", data: stored.body))
+        engine.schedule(runID: runID, project: project, snapshot: stored)
         if let events {
             return EventStreamResponse.make(leading: leading, events: events)
         }
-        return .json((try? JSONCoding.string(run)) ?? "{}")
+        return .json(stored.body)
     }
 
     @Sendable func list(_ request: Request, context: APIRequestContext) async throws -> Response {
@@ -104,9 +103,9 @@ struct RunsController {
         let (threadID, runID) = try ids(context)
         // The stored JSON as it is: a poll decodes and encodes nothing.
         let body = try await store.read(project: context.project) { session -> String in
+            if let body = try await session.body(.run, id: runID, parentID: threadID) { return body }
             guard try await session.exists(.thread, id: threadID) else { throw APIError.notFound("thread", id: threadID) }
-            guard let body = try await session.body(.run, id: runID, parentID: threadID) else { throw APIError.notFound("run", id: runID) }
-            return body
+            throw APIError.notFound("run", id: runID)
         }
         return .json(body)
     }
@@ -157,7 +156,7 @@ struct RunsController {
             outputs.append((id, output))
         }
         let events = stream ? hub.subscribe(runID: runID) : nil
-        let (run, step) = try await store.write(project: context.project) { session -> (Run, RunStep) in
+        let (stored, step) = try await store.write(project: context.project) { session -> (Stored<Run>, RunStep) in
             var run = try await Self.find(runID, in: threadID, session: session, forUpdate: true)
             guard run.status == .requires_action, let pending = run.required_action?.submit_tool_outputs.tool_calls else {
                 throw APIError.invalidRequest(
@@ -166,16 +165,15 @@ struct RunsController {
             let step = try await Self.recordOutputs(outputs, pending: pending, run: run, session: session)
             run.status = .queued
             run.required_action = nil
-            try await session.update(run)
-            return (run, step)
+            return (Stored(run, body: try await session.update(run)), step)
         }
-        hub.publish(runID: run.id, RunEvent(name: "thread.run.step.completed", encoding: step))
-        hub.publish(runID: run.id, RunEvent(name: "thread.run.queued", encoding: run))
-        engine.schedule(runID: run.id, project: context.project)
+        hub.publish(runID: runID, RunEvent(name: "thread.run.step.completed", encoding: step))
+        hub.publish(runID: runID, RunEvent(name: "thread.run.queued", data: stored.body))
+        engine.schedule(runID: runID, project: context.project, snapshot: stored)
         if let events {
             return EventStreamResponse.make(events: events)
         }
-        return try .json(encoding: run)
+        return .json(stored.body)
     }
 
     /// Checks that the outputs answer exactly the pending calls and completes the tool_calls step with them.

@@ -24,7 +24,7 @@ struct V1DialectMiddleware: RouterMiddleware {
         guard response.headers[.contentType]?.hasPrefix("application/json") == true else { return response }
         let collector = BodyCollector()
         try await response.body.write(collector)
-        guard let value = try? JSONCoding.decoder.decode(JSONValue.self, from: Data(collector.buffer.readableBytesView)) else {
+        guard let value = try? JSONText.parse(collector.buffer.readableBytesView) else {
             return response
         }
         var headers = response.headers

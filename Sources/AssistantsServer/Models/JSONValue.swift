@@ -11,22 +11,24 @@ public enum JSONValue: Sendable, Hashable, Codable {
     case array([JSONValue])
     case object([String: JSONValue])
 
+    /// Tries the likely shapes first: every failed attempt costs the decoder an error value, and
+    /// tools, content parts and request bodies are mostly strings inside objects.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if container.decodeNil() {
             self = .null
+        } else if let value = try? container.decode(String.self) {
+            self = .string(value)
+        } else if let value = try? container.decode([String: JSONValue].self) {
+            self = .object(value)
+        } else if let value = try? container.decode([JSONValue].self) {
+            self = .array(value)
         } else if let value = try? container.decode(Bool.self) {
             self = .bool(value)
         } else if let value = try? container.decode(Int.self) {
             self = .int(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .double(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode([JSONValue].self) {
-            self = .array(value)
         } else {
-            self = .object(try container.decode([String: JSONValue].self))
+            self = .double(try container.decode(Double.self))
         }
     }
 
@@ -98,7 +100,7 @@ public enum JSONValue: Sendable, Hashable, Codable {
 
     /// Compact JSON text of this value.
     public var jsonString: String {
-        (try? String(decoding: JSONCoding.encoder.encode(self), as: UTF8.self)) ?? "null"
+        JSONText.string(self)
     }
 }
 
@@ -117,13 +119,14 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByDictionaryLiteral,
 
 /// The shared JSON coders: one configuration for the whole server.
 public enum JSONCoding {
-    public static var encoder: JSONEncoder {
+    /// Shared: Foundation's coders are thread-safe, and making one per call showed in profiles.
+    public static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes]
         return encoder
-    }
+    }()
 
-    public static var decoder: JSONDecoder { JSONDecoder() }
+    public static let decoder = JSONDecoder()
 
     /// Encodes a value as compact JSON text.
     public static func string(_ value: some Encodable) throws -> String {

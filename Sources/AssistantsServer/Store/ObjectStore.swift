@@ -40,6 +40,7 @@ public final class ObjectStore: Sendable {
     }
 
     /// One transaction: every write in `body` is durable once this returns, or none happened.
+    @discardableResult
     public func write<T: Sendable>(project: String, _ body: (StoreSession) async throws -> T) async throws -> T {
         try await driver.withTransaction { try await body(StoreSession(database: $0, dialect: driver.dialect, project: project)) }
     }
@@ -92,26 +93,44 @@ public struct Page: Sendable {
     }
 }
 
+/// An object and the exact JSON it is stored as. A read-modify-write that finds the same JSON in
+/// the row uses the object as it is instead of decoding it again, and the JSON can be sent as is.
+public struct Stored<Object: StoredObject>: Sendable {
+    public var object: Object
+    public var body: String
+
+    public init(_ object: Object, body: String) {
+        self.object = object
+        self.body = body
+    }
+}
+
 /// The store's operations inside one read or transaction, scoped to one project.
 public struct StoreSession {
     let database: any SQLDatabase
     let dialect: DatabaseDialect
     public let project: String
 
-    public func insert<T: StoredObject>(_ object: T) async throws {
+    /// Inserts the object; returns the JSON it is stored as.
+    @discardableResult
+    public func insert<T: StoredObject>(_ object: T) async throws -> String {
         let body = try JSONCoding.string(object)
         try await database.raw("""
             INSERT INTO \(unsafeRaw: T.kind.rawValue) (id, project, parent_id, status, tag, created_at, body)
             VALUES (\(bind: object.rowID), \(bind: project), \(bind: object.parentID), \(bind: object.indexedStatus), \(bind: object.tag), \(bind: object.created_at), \(bind: body))
             """).run()
+        return body
     }
 
-    public func update<T: StoredObject>(_ object: T) async throws {
+    /// Replaces the stored object; returns the JSON it is now stored as.
+    @discardableResult
+    public func update<T: StoredObject>(_ object: T) async throws -> String {
         let body = try JSONCoding.string(object)
         try await database.raw("""
             UPDATE \(unsafeRaw: T.kind.rawValue) SET body = \(bind: body), status = \(bind: object.indexedStatus), tag = COALESCE(\(bind: object.tag), tag)
             WHERE id = \(bind: object.rowID) AND project = \(bind: project)
             """).run()
+        return body
     }
 
     /// The stored JSON of one object, as the API returns it. `forUpdate` locks its row until the
@@ -130,9 +149,18 @@ public struct StoreSession {
 
     /// The object, its row locked until the transaction ends, for a read-modify-write that must
     /// not overwrite a concurrent change.
-    public func getForUpdate<T: StoredObject>(_ type: T.Type, id: String) async throws -> T? {
+    /// `known` is the object as the caller last read or wrote it: when the row still holds that
+    /// JSON, it is returned without decoding.
+    public func getForUpdate<T: StoredObject>(_ type: T.Type, id: String, known: Stored<T>? = nil) async throws -> T? {
         guard let body = try await body(T.kind, id: id, forUpdate: true) else { return nil }
+        if let known, known.body == body { return known.object }
         return try JSONCoding.decode(T.self, from: body)
+    }
+
+    /// The object with the JSON it is stored as.
+    public func getStored<T: StoredObject>(_ type: T.Type, id: String) async throws -> Stored<T>? {
+        guard let body = try await body(T.kind, id: id) else { return nil }
+        return Stored(try JSONCoding.decode(T.self, from: body), body: body)
     }
 
     /// The object, or the API's 404 for it.
