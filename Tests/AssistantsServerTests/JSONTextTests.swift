@@ -78,3 +78,142 @@ import Testing
         #expect(counts.values.allSatisfy { (550...1_000).contains($0) })
     }
 }
+
+/// The encoder behind every stored object and response: Foundation's JSON, keys in the type's order.
+@Suite struct OrderedJSONEncoderTests {
+    private func foundation(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    /// Both texts read back as the same JSON, and ours reads back as the same object.
+    private func agrees<T: Codable>(_ value: T) throws {
+        let ours = try OrderedJSONEncoder.string(value)
+        #expect(try JSONText.parse(ours) == JSONText.parse(foundation(value)))
+        #expect(try JSONText.parse(OrderedJSONEncoder.string(JSONCoding.decode(T.self, from: ours))) == JSONText.parse(ours))
+    }
+
+    @Test func modelsEncodeAsFoundationEncodesThem() throws {
+        var run = Run(id: "run_1", created_at: 1_700_000_000, thread_id: "thread_1", assistant_id: "asst_1", model: "m", instructions: "Be \"brief\"\n/ok")
+        run.tools = [["type": "function", "function": ["name": "add", "parameters": ["type": "object", "properties": ["a": ["type": "number"]]]]]]
+        run.metadata = ["k": "v", "ü": "✓"]
+        run.temperature = 0.7
+        run.top_p = 1
+        run.required_action = RequiredAction(toolCalls: [ToolCall(id: "call_1", name: "add", arguments: "{\"a\":1}")])
+        run.usage = Usage(prompt_tokens: 3, completion_tokens: 4)
+        run.last_error = LastError(code: "server_error", message: "x")
+        run.incomplete_details = IncompleteDetails(reason: "max_prompt_tokens")
+        run.response_format = ["type": "json_schema", "json_schema": ["name": "n", "strict": true, "schema": [:]]]
+        try agrees(run)
+        let plain = Run(id: "run_2", created_at: 0, thread_id: "t", assistant_id: "a", model: "m", instructions: "")
+        try agrees(plain)
+
+        var message = Message(id: "msg_1", created_at: 1, thread_id: "thread_1", role: "assistant",
+                              content: [Message.textPart("hi", annotations: [["type": "file_citation", "start_index": 0, "end_index": 2]])])
+        message.attachments = [["file_id": "file-1", "tools": [["type": "file_search"]]]]
+        message.incomplete_details = IncompleteDetails(reason: "max_tokens")
+        try agrees(message)
+        try agrees(RunStep(id: "step_1", created_at: 2, run: run, type: "tool_calls",
+                           step_details: ["type": "tool_calls", "tool_calls": [["id": "call_1", "type": "function", "function": ["output": .null]]]]))
+        var assistant = Assistant(id: "asst_1", created_at: 3, model: "m")
+        assistant.name = nil
+        try agrees(assistant)
+        try agrees(AssistantThread(id: "thread_1", created_at: 4))
+        try agrees(VectorStoreFile(id: "file-1", created_at: 5, vector_store_id: "vs_1", chunking_strategy: .auto))
+        try agrees(OpenAIFile(id: "file-1", bytes: 10, created_at: 6, filename: "a \"b\".txt", purpose: "assistants"))
+    }
+
+    @Test func keysFollowTheTypesOrderAndTheSameObjectGivesTheSameText() throws {
+        let run = Run(id: "run_1", created_at: 1, thread_id: "thread_1", assistant_id: "asst_1", model: "m", instructions: "")
+        let text = try OrderedJSONEncoder.string(run)
+        #expect(text.hasPrefix(#"{"id":"run_1","object":"thread.run","created_at":1,"thread_id":"thread_1","assistant_id":"asst_1","status":"queued","#))
+        #expect(try OrderedJSONEncoder.string(run) == text)
+    }
+
+    /// Containers a model's own `encode(to:)` may use beyond the synthesized ones.
+    struct Shapes: Encodable {
+        enum Keys: String, CodingKey { case a, b, c, d }
+        func encode(to encoder: any Encoder) throws {
+            var keyed = encoder.container(keyedBy: Keys.self)
+            try keyed.encode(Float(0.5), forKey: .a)
+            try keyed.encode(UInt64.max, forKey: .b)
+            var nested = keyed.nestedUnkeyedContainer(forKey: .c)
+            try nested.encodeNil()
+            try nested.encode(-0.0)
+            var inner = nested.nestedContainer(keyedBy: Keys.self)
+            try inner.encode(true, forKey: .a)
+            try keyed.encodeIfPresent(Optional<Int>.none, forKey: .d)
+            var single = keyed.superEncoder(forKey: .d).singleValueContainer()
+            try single.encode("late")
+        }
+    }
+
+    struct Nothing: Encodable {
+        func encode(to encoder: any Encoder) throws {}
+    }
+
+    @Test func nestedContainersAndEdgeValues() throws {
+        let text = try OrderedJSONEncoder.string(Shapes())
+        #expect(text == #"{"a":0.5,"b":18446744073709551615,"c":[null,-0,{"a":true}],"d":"late"}"#)
+        #expect(try JSONText.parse(text) == JSONText.parse(foundation(Shapes())))
+        #expect(try OrderedJSONEncoder.string([Nothing()]) == "[{}]")
+        #expect(throws: EncodingError.self) { try OrderedJSONEncoder.string([Double.nan]) }
+        #expect(throws: EncodingError.self) { try OrderedJSONEncoder.string(["x": Double.infinity]) }
+    }
+}
+
+/// The decoder behind every stored object the server reads back.
+@Suite struct JSONTreeDecoderTests {
+    /// Our decoding and Foundation's of the same text give the same object.
+    private func agrees<T: Codable>(_ type: T.Type, _ text: String) throws {
+        let ours = try JSONTreeDecoder.decode(type, from: text)
+        let theirs = try JSONDecoder().decode(type, from: Data(text.utf8))
+        #expect(try JSONText.parse(OrderedJSONEncoder.string(ours)) == JSONText.parse(OrderedJSONEncoder.string(theirs)))
+    }
+
+    @Test func storedModelsDecodeAsWithFoundation() throws {
+        var run = Run(id: "run_1", created_at: 1, thread_id: "thread_1", assistant_id: "asst_1", model: "m", instructions: "i")
+        run.tools = [["type": "function", "function": ["name": "f", "parameters": ["type": "object"]]]]
+        run.required_action = RequiredAction(toolCalls: [ToolCall(id: "call_1", name: "f", arguments: "{}")])
+        run.usage = Usage(prompt_tokens: 1, completion_tokens: 2)
+        run.temperature = 0.25
+        try agrees(Run.self, OrderedJSONEncoder.string(run))
+        let message = Message(id: "msg_1", created_at: 2, thread_id: "thread_1", role: "user", content: [Message.textPart("x")])
+        try agrees(Message.self, OrderedJSONEncoder.string(message))
+        try agrees(RunStep.self, OrderedJSONEncoder.string(RunStep(id: "step_1", created_at: 3, run: run, type: "message_creation",
+                                                                   step_details: ["type": "message_creation", "message_creation": ["message_id": "msg_1"]])))
+        try agrees(Assistant.self, OrderedJSONEncoder.string(Assistant(id: "asst_1", created_at: 4, model: "m")))
+        // Missing nullable fields decode as nil, as with Foundation; whole doubles read as integers and back.
+        var stripped = try JSONText.parse(OrderedJSONEncoder.string(run))
+        if case .object(var fields) = stripped {
+            fields["last_error"] = nil
+            fields["created_at"] = .double(1)
+            fields["temperature"] = .int(1)
+            stripped = .object(fields)
+        }
+        try agrees(Run.self, stripped.jsonString)
+        let decoded = try JSONTreeDecoder.decode(Run.self, from: stripped.jsonString)
+        #expect(decoded.created_at == 1 && decoded.temperature == 1 && decoded.last_error == nil)
+    }
+
+    struct Strict: Decodable, Equatable {
+        var count: Int
+        var name: String
+        var small: UInt8?
+        var list: [Int]
+    }
+
+    @Test func wrongTypesMissingKeysAndNullsFail() throws {
+        #expect(try JSONTreeDecoder.decode(Strict.self, from: #"{"count":2.0,"name":"n","list":[1,2],"small":null}"#)
+                == Strict(count: 2, name: "n", small: nil, list: [1, 2]))
+        for text in [#"{"count":"2","name":"n","list":[]}"#, #"{"name":"n","list":[]}"#, #"{"count":null,"name":"n","list":[]}"#,
+                     #"{"count":1.5,"name":"n","list":[]}"#, #"{"count":1,"name":"n","list":[],"small":300}"#,
+                     #"{"count":1,"name":"n","list":[null]}"#, #"[1]"#, #"{"count":1,"name":"n","list":[]"#] {
+            #expect(throws: (any Error).self) { try JSONTreeDecoder.decode(Strict.self, from: text) }
+            #expect(throws: (any Error).self) { try JSONDecoder().decode(Strict.self, from: Data(text.utf8)) }
+        }
+        #expect(try JSONTreeDecoder.decode(JSONValue.self, from: #"{"a":[1,{"b":null}]}"#) == ["a": [1, ["b": .null]]])
+        #expect(try JSONTreeDecoder.decode([String: String].self, from: #"{"a":"1"}"#) == ["a": "1"])
+    }
+}

@@ -60,7 +60,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         if status.code == 400 || status.code == 404 || status.code == 401 {
             headers[.init("x-should-retry")!] = "false"
         }
-        let data = try JSONCoding.encoder.encode(Envelope(error: body))
+        let data = try OrderedJSONEncoder.encode(Envelope(error: body))
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }

@@ -260,7 +260,7 @@ enum JSONText {
         String(decoding: bytes(value), as: UTF8.self)
     }
 
-    private static func write(_ value: JSONValue, to output: inout [UInt8]) {
+    static func write(_ value: JSONValue, to output: inout [UInt8]) {
         switch value {
         case .null:
             output.append(contentsOf: "null".utf8)
@@ -269,7 +269,7 @@ enum JSONText {
         case .int(let number):
             output.append(contentsOf: String(number).utf8)
         case .double(let number):
-            output.append(contentsOf: (number.isFinite ? "\(number)" : "null").utf8)
+            output.append(contentsOf: (number.isFinite ? numberText(number) : "null").utf8)
         case .string(let text):
             writeString(text, to: &output)
         case .array(let elements):
@@ -293,9 +293,16 @@ enum JSONText {
         }
     }
 
+    /// A finite number as Foundation's encoder writes it: the shortest text that reads back the
+    /// same, without a trailing ".0" (`1`, `0.5`, `1e-07`).
+    static func numberText<N: BinaryFloatingPoint & LosslessStringConvertible>(_ value: N) -> String {
+        let text = value.description
+        return text.hasSuffix(".0") ? String(text.dropLast(2)) : text
+    }
+
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
-    private static func writeString(_ text: String, to output: inout [UInt8]) {
+    static func writeString(_ text: String, to output: inout [UInt8]) {
         output.append(UInt8(ascii: "\""))
         for byte in text.utf8 {
             switch byte {

@@ -119,22 +119,16 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByDictionaryLiteral,
 
 /// The shared JSON coders: one configuration for the whole server.
 public enum JSONCoding {
-    /// Shared: Foundation's coders are thread-safe, and making one per call showed in profiles.
-    public static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        return encoder
-    }()
-
+    /// Shared: Foundation's decoder is thread-safe, and making one per call showed in profiles.
     public static let decoder = JSONDecoder()
 
-    /// Encodes a value as compact JSON text.
+    /// Encodes a value as compact JSON text, keys in the order the type encodes them.
     public static func string(_ value: some Encodable) throws -> String {
-        String(decoding: try encoder.encode(value), as: UTF8.self)
+        try OrderedJSONEncoder.string(value)
     }
 
-    /// Decodes a value from JSON text.
+    /// Decodes a value from JSON text (strict JSON; see `JSONTreeDecoder`).
     public static func decode<T: Decodable>(_ type: T.Type, from text: String) throws -> T {
-        try decoder.decode(type, from: Data(text.utf8))
+        try JSONTreeDecoder.decode(type, from: text)
     }
 }
