@@ -12,6 +12,8 @@
 #      UPSTREAM_ARGS (args for upstream.py besides --port, default "--mode instant --tool-round-trip":
 #      a fixed text at once, and a call to the first tool when the request offers tools),
 #      UPSTREAM_URL_SUFFIX (default "/v1": ASSISTANTS_UPSTREAM_URL=http://127.0.0.1:P/v1),
+#      CLIENT (driver's HTTP client: "raw", the default, one keep-alive connection per worker
+#      through bench/loopback_http.py; or "httpx", which needs a core of its own at this rate),
 #      and those of bench/lib.sh.
 set -euo pipefail
 # shellcheck source=bench/lib.sh
@@ -21,6 +23,7 @@ trap bench_cleanup EXIT
 N="${N:-2000}"
 CONCURRENCY="${CONCURRENCY:-64}"
 POLL_INTERVAL="${POLL_INTERVAL:-0.02}"
+CLIENT="${CLIENT:-raw}"
 PHASES="${PHASES:-plain,tools}"
 UPSTREAM_ARGS="${UPSTREAM_ARGS:---mode instant --tool-round-trip}"
 UPSTREAM_URL_SUFFIX="${UPSTREAM_URL_SUFFIX-/v1}"
@@ -49,16 +52,16 @@ UPSTREAM_URL="http://127.0.0.1:$UPSTREAM_PORT$UPSTREAM_URL_SUFFIX"
 start_server ASSISTANTS_UPSTREAM_URL="$UPSTREAM_URL" ASSISTANTS_UPSTREAM_API_KEY=bench-upstream-key
 idle_rss_kb="$(proc_status_kb "$SERVER_PID" VmRSS)"
 
-log "driver: N=$N, $CONCURRENCY in flight, phases $PHASES"
+log "driver: N=$N, $CONCURRENCY in flight, phases $PHASES, client $CLIENT"
 status=0
 timeout 1800 "$VENV_PY" "$ROOT/bench/runs_driver.py" \
     --base-url "$BASE_URL" --server-pid "$SERVER_PID" --upstream-pid "$UPSTREAM_PID" --clk-tck "$(getconf CLK_TCK)" \
-    -n "$N" --concurrency "$CONCURRENCY" --poll-interval "$POLL_INTERVAL" --phases "$PHASES" \
+    -n "$N" --concurrency "$CONCURRENCY" --poll-interval "$POLL_INTERVAL" --phases "$PHASES" --client "$CLIENT" \
     >"$BENCH_TMP/driver.out" || status=$?
 
 peak_rss_kb="$(proc_status_kb "$SERVER_PID" VmHWM)"
 
-printf '\n== bench/runs.sh: %s runs per phase, %s in flight, SQLite, instant upstream, %s ==\n' "$N" "$CONCURRENCY" "$ASSISTANTS_SERVER_BIN"
+printf '\n== bench/runs.sh: %s runs per phase, %s in flight, SQLite, instant upstream, driver client %s, %s ==\n' "$N" "$CONCURRENCY" "$CLIENT" "$ASSISTANTS_SERVER_BIN"
 "$BENCH_PY" - "$BENCH_TMP/driver.out" <<'PY'
 import json, sys
 rows = [json.loads(l[len("RESULT "):]) for l in open(sys.argv[1]) if l.startswith("RESULT ")]

@@ -14,7 +14,10 @@ trip in --tools mode); the exit status is 1 otherwise.
 
 Loopback only; bounded: each run has a deadline (--run-timeout) and the whole
 phase too (--phase-timeout); runs not finished by then count as stuck.
-Needs httpx (in .venv-conformance).
+--client raw (default): one keep-alive connection per worker through
+bench/loopback_http.py, light enough that the driver does not starve the server
+of load on a 2-core machine; --client httpx: the pooled httpx client (in
+.venv-conformance), for comparison.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ import sys
 import time
 
 import httpx
+
+from loopback_http import Connection
 
 TERMINAL = {"completed", "failed", "cancelled", "expired", "incomplete"}
 
@@ -50,9 +55,8 @@ class Stats:
         self.latencies: list[float] = []
 
 
-async def one_run(
-    client: httpx.AsyncClient, assistant_id: str, tools: bool, args, stats: Stats
-) -> None:
+async def one_run(client, assistant_id: str, tools: bool, args, stats: Stats) -> None:
+    """One run through `client` (an httpx.AsyncClient or a loopback_http.Connection)."""
     started = time.monotonic()
     deadline = started + args.run_timeout
     r = await client.post(
@@ -111,16 +115,14 @@ async def one_run(
 
 async def phase(name: str, tools: bool, args) -> bool:
     headers = {"OpenAI-Beta": "assistants=v2", "Authorization": "Bearer bench"}
-    limits = httpx.Limits(
-        max_connections=args.concurrency, max_keepalive_connections=args.concurrency
-    )
-    async with httpx.AsyncClient(
-        base_url=args.base_url.rstrip("/") + "/v1",
-        headers=headers,
-        limits=limits,
-        timeout=httpx.Timeout(30.0),
-        trust_env=False,
-    ) as client:
+    base_url = args.base_url.rstrip("/") + "/v1"
+    shared = None
+    if args.client == "httpx":
+        limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
+        shared = httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits,
+                                   timeout=httpx.Timeout(30.0), trust_env=False)
+    setup = shared or Connection(base_url, headers)
+    try:
         body: dict = {"model": args.model, "name": f"bench-{name}", "instructions": "Be brief."}
         if tools:
             body["tools"] = [
@@ -137,20 +139,26 @@ async def phase(name: str, tools: bool, args) -> bool:
                     },
                 }
             ]
-        r = await client.post("/assistants", json=body)
-        r.raise_for_status()
+        r = await setup.post("/assistants", json=body)
+        if r.status_code != 200:
+            raise SystemExit(f"creating the assistant: {r.status_code} {r.text[:200]}")
         assistant_id = r.json()["id"]
 
         stats = Stats()
         remaining = iter(range(args.n))
 
         async def worker() -> None:
-            for _ in remaining:
-                try:
-                    await one_run(client, assistant_id, tools, args, stats)
-                except (httpx.HTTPError, KeyError, ValueError) as e:
-                    stats.errors[f"{type(e).__name__}: {str(e)[:80]}"] += 1
-                    stats.statuses["error"] += 1
+            client = shared or Connection(base_url, headers)
+            try:
+                for _ in remaining:
+                    try:
+                        await one_run(client, assistant_id, tools, args, stats)
+                    except (httpx.HTTPError, OSError, asyncio.TimeoutError, KeyError, ValueError) as e:
+                        stats.errors[f"{type(e).__name__}: {str(e)[:80]}"] += 1
+                        stats.statuses["error"] += 1
+            finally:
+                if client is not shared:
+                    await client.close()
 
         cpu0 = proc_cpu_ticks(args.server_pid)
         up0 = proc_cpu_ticks(args.upstream_pid) if args.upstream_pid else 0
@@ -163,6 +171,11 @@ async def phase(name: str, tools: bool, args) -> bool:
         wall = time.monotonic() - t0
         cpu1 = proc_cpu_ticks(args.server_pid)
         up1 = proc_cpu_ticks(args.upstream_pid) if args.upstream_pid else 0
+    finally:
+        if shared is not None:
+            await shared.aclose()
+        elif setup is not None:
+            await setup.close()
 
     finished = sum(stats.statuses.values())
     if finished < args.n:
@@ -223,6 +236,8 @@ def main() -> int:
     ap.add_argument("--phase-timeout", type=float, default=600.0, help="seconds one phase may take")
     ap.add_argument("--model", default="gpt-4o-mini")
     ap.add_argument("--phases", default="plain,tools", help="comma-separated: plain, tools")
+    ap.add_argument("--client", choices=("raw", "httpx"), default="raw",
+                    help="raw: bench/loopback_http.py, one connection per worker; httpx: pooled httpx")
     args = ap.parse_args()
     host = httpx.URL(args.base_url).host
     if host not in ("127.0.0.1", "localhost", "::1"):
