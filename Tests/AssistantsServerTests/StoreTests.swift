@@ -144,6 +144,31 @@ import Testing
         }
     }
 
+    @Test(arguments: databases)
+    func runsExpiredAtNowAreActiveAndOverdue(database: String) async throws {
+        try await withStore(TestSupport.databaseURL(database)) { store async throws in
+            let project = TestSupport.uniqueProject()
+            let now = unixNow()
+            func run(_ status: Run.Status, expiresAt: Int?) -> Run {
+                var run = Run(id: IDPrefix.run.makeID(), created_at: now, thread_id: IDPrefix.thread.makeID(),
+                              assistant_id: "asst_x", model: "m", instructions: "")
+                run.status = status
+                run.expires_at = expiresAt
+                return run
+            }
+            let overdue = run(.requires_action, expiresAt: now - 5)
+            let dueNow = run(.queued, expiresAt: now)
+            let runs = [overdue, dueNow, run(.in_progress, expiresAt: now + 600), run(.completed, expiresAt: now - 5),
+                        run(.cancelling, expiresAt: nil)]
+            try await store.write(project: project) { session in
+                for run in runs { try await session.insert(run) }
+            }
+            let expired = try await store.runsExpired(at: now).filter { $0.project == project }
+            #expect(expired.map(\.run.id) == [overdue.id, dueNow.id])
+            #expect(expired.first?.run.status == .requires_action)
+        }
+    }
+
     @Test func sqliteKeepsWritesAcrossReopen() async throws {
         let url = TestSupport.databaseURL("sqlite")
         let project = TestSupport.uniqueProject()

@@ -137,9 +137,7 @@ public final class RunEngine: Service, Sendable {
 
     /// Expires every active run past its `expires_at`.
     func expireOverdue() async throws {
-        let now = unixNow()
-        for (project, run) in try await store.runs(withStatus: Run.Status.active) {
-            guard let expiresAt = run.expires_at, expiresAt <= now else { continue }
+        for (project, run) in try await store.runsExpired(at: unixNow()) {
             if !interrupt(run.id, .expire) {
                 try await updates.end(run.id, project: project, as: .expired)
             }
