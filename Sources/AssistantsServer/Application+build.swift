@@ -50,7 +50,8 @@ public func buildApplication(
     let executor = RunExecutor(
         store: store, client: client, router: models, hub: hub, fileSearch: FileSearchTool(search: retrieval.search),
         codeInterpreter: CodeInterpreterTool(service: codeService, store: store, blobs: blobs), logger: logger)
-    let engine = RunEngine(store: store, executor: executor, hub: hub, logger: logger)
+    let engine = RunEngine(store: store, executor: executor, hub: hub, logger: logger, nodeID: configuration.effectiveNodeID,
+                           nodeTimeout: configuration.nodeTimeoutSeconds)
     let router = buildRouter(configuration: configuration, store: store, blobs: blobs, engine: engine, retrieval: retrieval,
                              codeInterpreterUnavailable: codeService.unavailableReason)
     var app = Application(

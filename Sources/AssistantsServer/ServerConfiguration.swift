@@ -26,10 +26,20 @@ public struct ServerConfiguration: Sendable {
     /// Tries per model call on 429, 5xx and connection errors, and the first backoff delay (doubling).
     public var upstreamAttempts = 3
     public var upstreamRetryDelay: Duration = .milliseconds(500)
+    /// This server among several sharing one PostgreSQL database (`ASSISTANTS_NODE_ID`): nil means
+    /// `hostname:port`, which a restarted server keeps, so it resumes its own runs at once.
+    public var nodeID: String?
+    /// Seconds without a heartbeat after which another server adopts a node's runs (`ASSISTANTS_NODE_TIMEOUT`).
+    public var nodeTimeoutSeconds = 15
     /// The largest file upload accepted.
     public var maxUploadBytes = 512 * 1024 * 1024
 
     public init() {}
+
+    /// The node id runs are owned by: `nodeID`, else this host's name and the port.
+    public var effectiveNodeID: String {
+        nodeID ?? "\(ProcessInfo.processInfo.hostName):\(port)"
+    }
 
     /// Whether `host` only listens on this machine.
     public var isLoopbackHost: Bool {

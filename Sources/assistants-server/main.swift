@@ -75,6 +75,11 @@ struct Serve: AsyncParsableCommand {
             guard let value = Int(text), value > 0 else { throw ValidationError("invalid ASSISTANTS_RUN_EXPIRY_SECONDS '\(text)'") }
             configuration.runExpirySeconds = value
         }
+        configuration.nodeID = setting(nil, "ASSISTANTS_NODE_ID")
+        if let text = setting(nil, "ASSISTANTS_NODE_TIMEOUT") {
+            guard let value = Int(text), value >= 3 else { throw ValidationError("invalid ASSISTANTS_NODE_TIMEOUT '\(text)' (seconds, at least 3)") }
+            configuration.nodeTimeoutSeconds = value
+        }
 
         if let text = setting(nil, "ASSISTANTS_CODE_TIMEOUT_SECONDS") {
             guard let value = Int(text), value > 0 else { throw ValidationError("invalid ASSISTANTS_CODE_TIMEOUT_SECONDS '\(text)'") }

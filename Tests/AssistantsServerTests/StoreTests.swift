@@ -169,6 +169,55 @@ import Testing
         }
     }
 
+    @Test(arguments: databases)
+    func runsOfStoppedNodesAreAdoptedOnce(database: String) async throws {
+        try await withStore(TestSupport.databaseURL(database)) { store async throws in
+            let project = TestSupport.uniqueProject()
+            let now = unixNow()
+            let (live, dead, me) = ("live-\(project)", "dead-\(project)", "me-\(project)")
+            try await store.heartbeat(node: live, at: now)
+            try await store.heartbeat(node: dead, at: now - 60)
+            try await store.heartbeat(node: me, at: now)
+            func run(_ status: Run.Status) -> Run {
+                var run = Run(id: IDPrefix.run.makeID(), created_at: now, thread_id: IDPrefix.thread.makeID(),
+                              assistant_id: "asst_x", model: "m", instructions: "")
+                run.status = status
+                return run
+            }
+            let ofLive = run(.in_progress), ofDead = run(.queued), ofDeadWaiting = run(.requires_action)
+            let mine = run(.in_progress), ofUnknown = run(.cancelling), unowned = run(.queued)
+            let owners = [(ofLive, live), (ofDead, dead), (ofDeadWaiting, dead), (mine, me), (ofUnknown, "gone-\(project)")]
+            try await store.write(project: project) { session in
+                for (run, owner) in owners {
+                    try await session.insert(run)
+                    try await session.setOwner(ofRun: run.id, to: owner)
+                }
+                try await session.insert(unowned)
+            }
+            func orphans(includeOwn: Bool) async throws -> [String: String?] {
+                let found = try await store.orphanedRuns(withStatus: [.queued, .in_progress, .cancelling], node: me,
+                                                         liveSince: now - 15, includeOwn: includeOwn)
+                return Dictionary(uniqueKeysWithValues: found.filter { $0.project == project }.map { ($0.run.id, $0.owner) })
+            }
+            // A live node's runs and runs waiting for tool outputs are nobody else's business.
+            #expect(try await orphans(includeOwn: false) == [ofDead.id: dead, ofUnknown.id: "gone-\(project)", unowned.id: nil])
+            #expect(try await orphans(includeOwn: true) == [ofDead.id: dead, mine.id: me, ofUnknown.id: "gone-\(project)", unowned.id: nil])
+
+            // Adoption is a compare-and-set on the owner: the first node wins, a second finds it taken.
+            #expect(try await store.adopt(runID: ofDead.id, from: dead, node: me))
+            #expect(try await !store.adopt(runID: ofDead.id, from: dead, node: live))
+            #expect(try await store.adopt(runID: unowned.id, from: nil, node: me))
+            #expect(try await !store.adopt(runID: unowned.id, from: nil, node: live))
+            #expect(try await orphans(includeOwn: false) == [ofUnknown.id: "gone-\(project)"])
+
+            // A node that stops cleanly is forgotten at once; one that beats again is alive again.
+            try await store.removeNode(live)
+            #expect(try await orphans(includeOwn: false)[ofLive.id] == .some(live))
+            try await store.heartbeat(node: live, at: now)
+            #expect(try await orphans(includeOwn: false)[ofLive.id] == nil)
+        }
+    }
+
     @Test func sqliteKeepsWritesAcrossReopen() async throws {
         let url = TestSupport.databaseURL("sqlite")
         let project = TestSupport.uniqueProject()

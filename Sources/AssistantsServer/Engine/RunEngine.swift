@@ -25,15 +25,21 @@ public final class RunEngine: Service, Sendable {
     let logger: Logger
     let expiryInterval: Duration
     let shutdownGracePeriod: Duration
+    /// This process among the servers sharing the database: the owner it writes on the runs it executes.
+    public let nodeID: String
+    /// Seconds without a heartbeat after which a node counts as dead and its runs are adopted.
+    let nodeTimeout: Int
     private let entries = NIOLockedValueBox([String: Entry]())
     private let accepting = NIOLockedValueBox(true)
 
-    init(store: ObjectStore, executor: RunExecutor, hub: RunEventHub, logger: Logger,
-         expiryInterval: Duration = .seconds(1), shutdownGracePeriod: Duration = .seconds(10)) {
+    init(store: ObjectStore, executor: RunExecutor, hub: RunEventHub, logger: Logger, nodeID: String = "local",
+         nodeTimeout: Int = 15, expiryInterval: Duration = .seconds(1), shutdownGracePeriod: Duration = .seconds(10)) {
         self.store = store
         self.executor = executor
         self.hub = hub
         self.logger = logger
+        self.nodeID = nodeID
+        self.nodeTimeout = max(3, nodeTimeout)
         self.expiryInterval = expiryInterval
         self.shutdownGracePeriod = shutdownGracePeriod
     }
@@ -110,9 +116,18 @@ public final class RunEngine: Service, Sendable {
         return task != nil
     }
 
-    /// Runs that a dead process left queued, in progress or cancelling are resumed or ended.
-    func recover() async throws {
-        for (project, run) in try await store.runs(withStatus: [.queued, .in_progress, .cancelling]) {
+    /// Runs that a dead process left queued, in progress or cancelling are resumed or ended. At
+    /// start (`includeOwn`) these are this node's own from its previous life and those of nodes
+    /// that stopped beating; later, only the latter. Each run is adopted by one node only.
+    func recover(includeOwn: Bool) async throws {
+        let orphans = try await store.orphanedRuns(withStatus: [.queued, .in_progress, .cancelling], node: nodeID,
+                                                   liveSince: unixNow() - nodeTimeout, includeOwn: includeOwn)
+        for (project, run, owner) in orphans {
+            guard entries.withLockedValue({ $0[run.id] == nil }) else { continue }
+            if owner != nodeID {
+                guard try await store.adopt(runID: run.id, from: owner, node: nodeID) else { continue }
+                logger.info("adopting run of a stopped node", metadata: ["run_id": "\(run.id)", "node": "\(owner ?? "none")"])
+            }
             switch run.status {
             case .cancelling:
                 try await updates.end(run.id, project: project, as: .cancelled)
@@ -146,21 +161,36 @@ public final class RunEngine: Service, Sendable {
 
     public func run() async throws {
         do {
-            try await recover()
+            try await store.heartbeat(node: nodeID, at: unixNow())
+            try await recover(includeOwn: true)
         } catch {
             logger.error("could not resume runs left by the last process", metadata: ["error": "\(error)"])
         }
+        // A third of the timeout between heartbeats, and as often a look for runs of stopped nodes.
+        let beatEvery = nodeTimeout / 3
         await cancelWhenGracefulShutdown {
+            var lastBeat = unixNow()
             while !Task.isCancelled {
                 do {
                     try await self.expireOverdue()
                 } catch {
                     self.logger.error("run expiry failed", metadata: ["error": "\(error)"])
                 }
+                if unixNow() - lastBeat >= beatEvery {
+                    lastBeat = unixNow()
+                    do {
+                        try await self.store.heartbeat(node: self.nodeID, at: lastBeat)
+                        try await self.recover(includeOwn: false)
+                    } catch {
+                        self.logger.error("heartbeat or adoption failed", metadata: ["error": "\(error)"])
+                    }
+                }
                 try? await Task.sleep(for: self.expiryInterval)
             }
         }
         await drain()
+        // What is left is adopted by the other nodes now, or resumed by this one when it starts again.
+        try? await store.removeNode(nodeID)
     }
 
     /// Shutdown: no new runs; in-flight turns get the grace period, then are left for the next start.

@@ -53,7 +53,7 @@ struct RunsController {
             }
             let added = try await library.attachToThread(messages, thread: &thread, session: session)
             if !added.isEmpty { try await session.update(thread) }
-            return (Stored(run, body: try await session.insert(run)), added)
+            return (try await insertOwned(run, session: session), added)
         }
         library.startIngestion(added, project: context.project)
         return start(run, project: context.project, stream: runRequest.stream)
@@ -69,11 +69,18 @@ struct RunsController {
             let assistant = try await session.require(Assistant.self, id: runRequest.assistantID)
             let run = try runRequest.makeRun(assistant: assistant, threadID: new.thread.id, expirySeconds: expirySeconds, codeInterpreterUnavailable: codeInterpreterUnavailable)
             let (thread, added) = try await ThreadsController.insert(new, library: library, session: session)
-            return (thread, Stored(run, body: try await session.insert(run)), added)
+            return (thread, try await insertOwned(run, session: session), added)
         }
         library.startIngestion(added, project: context.project)
         return start(run, project: context.project, stream: runRequest.stream,
                      leading: [RunEvent(name: "thread.created", encoding: thread)])
+    }
+
+    /// Stores a new run as this server's to execute.
+    private func insertOwned(_ run: Run, session: StoreSession) async throws -> Stored<Run> {
+        let stored = Stored(run, body: try await session.insert(run))
+        try await session.setOwner(ofRun: run.id, to: engine.nodeID)
+        return stored
     }
 
     /// Hands a stored queued run to the engine; with `stream`, answers with its events.
@@ -165,6 +172,8 @@ struct RunsController {
             let step = try await Self.recordOutputs(outputs, pending: pending, run: run, session: session)
             run.status = .queued
             run.required_action = nil
+            // This server executes the rest of the run.
+            try await session.setOwner(ofRun: run.id, to: engine.nodeID)
             return (Stored(run, body: try await session.update(run)), step)
         }
         hub.publish(runID: runID, RunEvent(name: "thread.run.step.completed", encoding: step))

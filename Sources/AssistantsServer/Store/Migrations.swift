@@ -60,6 +60,9 @@ enum Migrations {
             (2, [ObjectKind.vectorStore, .vectorStoreFile, .fileBatch].flatMap { objectTable($0.rawValue, dialect: dialect) }
                 + ["CREATE INDEX IF NOT EXISTS vector_store_files_status ON vector_store_files (status)"]
                 + chunkTables(dialect: dialect)),
+            // Several servers on one database: which node runs a run, and which nodes are alive (RunOwnership).
+            (3, ["ALTER TABLE runs ADD COLUMN owner TEXT",
+                 "CREATE TABLE IF NOT EXISTS nodes (id TEXT PRIMARY KEY, heartbeat_at BIGINT NOT NULL)"]),
         ]
     }
 
