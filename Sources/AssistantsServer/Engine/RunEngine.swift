@@ -152,7 +152,7 @@ public final class RunEngine: Service, Sendable {
 
     /// Expires every active run past its `expires_at`.
     func expireOverdue() async throws {
-        for (project, run) in try await store.runsExpired(at: unixNow()) {
+        for (project, run, _) in try await store.runsExpired(at: unixNow()) {
             if !interrupt(run.id, .expire) {
                 try await updates.end(run.id, project: project, as: .expired)
             }

@@ -14,8 +14,8 @@ enum JSONTreeDecoder {
         return try T(from: ValueDecoder(value: value))
     }
 
-    fileprivate static func mismatch(_ type: Any.Type, _ value: JSONValue, at key: (any CodingKey)? = nil) -> DecodingError {
-        .typeMismatch(type, .init(codingPath: key.map { [$0] } ?? [], debugDescription: "Expected \(type) but found \(value.typeDescription) instead."))
+    fileprivate static func mismatch(_ type: Any.Type, _ value: JSONValue) -> DecodingError {
+        .typeMismatch(type, .init(codingPath: [], debugDescription: "Expected \(type) but found \(value.typeDescription) instead."))
     }
 
     fileprivate static func bool(_ value: JSONValue) throws -> Bool {

@@ -33,7 +33,7 @@ public struct Embedder: Sendable {
         request.headers.add(name: "Content-Type", value: "application/json")
         if let key = endpoint.apiKey, !key.isEmpty { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
         let body: JSONValue = ["model": .string(endpoint.upstreamModel), "input": .array(texts.map { .string($0) })]
-        request.body = .bytes(ByteBuffer(bytes: try OrderedJSONEncoder.encode(body)))
+        request.body = .bytes(ByteBuffer(bytes: JSONText.bytes(body)))
         let response = try await http.execute(request, timeout: .seconds(120))
         let data = try await response.body.collect(upTo: 256 * 1024 * 1024)
         guard response.status == .ok else {

@@ -45,28 +45,28 @@ public final class ObjectStore: Sendable {
         try await driver.withTransaction { try await body(StoreSession(database: $0, dialect: driver.dialect, project: project)) }
     }
 
-    /// Every run in one of `statuses`, of every project: what the engine resumes at start.
-    public func runs(withStatus statuses: [Run.Status]) async throws -> [(project: String, run: Run)] {
-        try await runs("status IN (\(binds: statuses.map(\.rawValue)))")
-    }
-
     /// Every active run of every project whose `expires_at` is `now` or earlier. The database
     /// reads `expires_at` from the stored JSON, so the runs still within their time (most of
     /// them, at every sweep) are not decoded.
-    public func runsExpired(at now: Int) async throws -> [(project: String, run: Run)] {
+    public func runsExpired(at now: Int) async throws -> [OwnedRun] {
         let expiresAt: SQLQueryString = switch driver.dialect {
         case .sqlite: "json_extract(body, '$.expires_at')"
         case .postgres: "(body::jsonb ->> 'expires_at')::bigint"
         }
-        return try await runs("status IN (\(binds: Run.Status.active.map(\.rawValue))) AND \(expiresAt) <= \(bind: now)")
+        return try await runs(where: "status IN (\(binds: Run.Status.active.map(\.rawValue))) AND \(expiresAt) <= \(bind: now)")
     }
 
-    private func runs(_ condition: SQLQueryString) async throws -> [(project: String, run: Run)] {
+    /// A run of any project, with its project and the node that owns it (see `RunOwnership`).
+    public typealias OwnedRun = (project: String, run: Run, owner: String?)
+
+    /// The runs of every project that match `condition`, in creation order.
+    func runs(where condition: SQLQueryString) async throws -> [OwnedRun] {
         try await driver.withReader { database in
-            let rows = try await database.raw("SELECT project, body FROM runs WHERE \(condition) ORDER BY seq").all()
+            let rows = try await database.raw("SELECT project, owner, body FROM runs WHERE \(condition) ORDER BY seq").all()
             return try rows.map { row in
                 (try row.decode(column: "project", as: String.self),
-                 try JSONCoding.decode(Run.self, from: row.decode(column: "body", as: String.self)))
+                 try JSONCoding.decode(Run.self, from: row.decode(column: "body", as: String.self)),
+                 try row.decode(column: "owner", as: String?.self))
             }
         }
     }

@@ -24,21 +24,13 @@ extension ObjectStore {
     /// The runs in `statuses` whose owner is no live node: none, or one whose last heartbeat is
     /// older than `liveSince`; with `includeOwn`, those of `node` too (its previous life).
     public func orphanedRuns(withStatus statuses: [Run.Status], node: String, liveSince: Int,
-                             includeOwn: Bool) async throws -> [(project: String, run: Run, owner: String?)] {
+                             includeOwn: Bool) async throws -> [OwnedRun] {
         let own: SQLQueryString = includeOwn ? "OR owner = \(bind: node)" : ""
-        return try await driver.withReader { database in
-            let rows = try await database.raw("""
-                SELECT project, owner, body FROM runs WHERE status IN (\(binds: statuses.map(\.rawValue)))
-                AND (owner IS NULL \(own) OR (owner <> \(bind: node)
-                     AND owner NOT IN (SELECT id FROM nodes WHERE heartbeat_at >= \(bind: liveSince))))
-                ORDER BY seq
-                """).all()
-            return try rows.map { row in
-                (try row.decode(column: "project", as: String.self),
-                 try JSONCoding.decode(Run.self, from: row.decode(column: "body", as: String.self)),
-                 try row.decode(column: "owner", as: String?.self))
-            }
-        }
+        return try await runs(where: """
+            status IN (\(binds: statuses.map(\.rawValue)))
+            AND (owner IS NULL \(own) OR (owner <> \(bind: node)
+                 AND owner NOT IN (SELECT id FROM nodes WHERE heartbeat_at >= \(bind: liveSince))))
+            """)
     }
 
     /// Makes `node` the run's owner if its owner is still `seen`; false when another node got there first.
