@@ -54,8 +54,15 @@ public func buildApplication(
                            nodeTimeout: configuration.nodeTimeoutSeconds)
     let router = buildRouter(configuration: configuration, store: store, blobs: blobs, engine: engine, retrieval: retrieval,
                              codeInterpreterUnavailable: codeService.unavailableReason)
+    let limits = configuration.connections
+    let maxConnections = limits.maxConnections ?? ConnectionLimits.defaultMaxConnections(openFilesLimit: currentOpenFilesLimit())
+    let counter = ConnectionCounter()
+    logger.info("connections: at most \(maxConnections), idle timeout \(limits.idleTimeoutSeconds) s, slow requests closed after \(limits.slowRequestSeconds) s")
     var app = Application(
         router: router,
+        server: .http1(configuration: .init(
+            additionalChannelHandlers: [ConnectionGuard(limits: limits, maxConnections: maxConnections, counter: counter, logger: logger)],
+            idleTimeout: .seconds(Int64(limits.idleTimeoutSeconds)))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "assistants-server"),
         logger: logger)
     // Shut down in reverse: the server stops taking requests, the engine drains, then the database closes.

@@ -33,6 +33,9 @@ public struct ServerConfiguration: Sendable {
     public var nodeTimeoutSeconds = 15
     /// The largest file upload accepted.
     public var maxUploadBytes = 512 * 1024 * 1024
+    /// Connections: idle timeout, cap and slow-request rule (`ASSISTANTS_IDLE_TIMEOUT_SECONDS`,
+    /// `ASSISTANTS_MAX_CONNECTIONS`, `ASSISTANTS_SLOW_REQUEST_SECONDS`).
+    public var connections = ConnectionLimits()
 
     public init() {}
 

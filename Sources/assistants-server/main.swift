@@ -94,11 +94,25 @@ struct Serve: AsyncParsableCommand {
             configuration.codeInterpreter.maxSessions = value
         }
 
+        for (name, keyPath, minimum) in [("ASSISTANTS_IDLE_TIMEOUT_SECONDS", \ConnectionLimits.idleTimeoutSeconds, 1),
+                                         ("ASSISTANTS_SLOW_REQUEST_SECONDS", \ConnectionLimits.slowRequestSeconds, 1)] {
+            if let text = setting(nil, name) {
+                guard let value = Int(text), value >= minimum else { throw ValidationError("invalid \(name) '\(text)' (whole seconds)") }
+                configuration.connections[keyPath: keyPath] = value
+            }
+        }
+        if let text = setting(nil, "ASSISTANTS_MAX_CONNECTIONS") {
+            guard let value = Int(text), value > 0 else { throw ValidationError("invalid ASSISTANTS_MAX_CONNECTIONS '\(text)'") }
+            configuration.connections.maxConnections = value
+        }
+
         var logger = Logger(label: "assistants-server")
         let level = setting(logLevel, "ASSISTANTS_LOG_LEVEL") ?? "info"
         guard let parsed = Logger.Level(rawValue: level) else { throw ValidationError("invalid log level '\(level)'") }
         logger.logLevel = parsed
 
+        let files = OpenFilesLimit.raise()
+        logger.info("open files: soft limit \(files.soft), hard limit \(files.hard); now \(files.now)")
         let app = try await buildApplication(configuration: configuration, logger: logger)
         try await app.runService()
     }

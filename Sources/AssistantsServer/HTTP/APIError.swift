@@ -51,6 +51,11 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         var error: Body
     }
 
+    /// `{"error": {...}}`, its keys in the spec's order.
+    public func encoded() throws -> ByteBuffer {
+        ByteBuffer(bytes: try OrderedJSONEncoder.encode(Envelope(error: body)))
+    }
+
     public var body: Body {
         Body(message: message, type: type, param: param, code: code)
     }
@@ -60,7 +65,6 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         if status.code == 400 || status.code == 404 || status.code == 401 {
             headers[.init("x-should-retry")!] = "false"
         }
-        let data = try OrderedJSONEncoder.encode(Envelope(error: body))
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(status: status, headers: headers, body: .init(byteBuffer: try encoded()))
     }
 }

@@ -21,7 +21,7 @@ struct AssistantsController {
     @Sendable func create(_ request: Request, context: APIRequestContext) async throws -> Response {
         let body = try await JSONRequest.parse(request, context: context)
         try body.rejectUnknown(allowed: Self.fields)
-        let model = try body.required(body.string("model", maxLength: 256), "model")
+        let model = try body.required(body.nonEmptyString("model", maxLength: 256), "model")
         var assistant = Assistant(id: IDPrefix.assistant.makeID(), created_at: unixNow(), model: model)
         try apply(body, to: &assistant, version: context.apiVersion)
         let (created, added) = try await store.write(project: context.project) { session in
@@ -54,7 +54,7 @@ struct AssistantsController {
         try body.rejectUnknown(allowed: Self.fields)
         let (assistant, added) = try await store.write(project: context.project) { session in
             var assistant = try await session.require(Assistant.self, id: id)
-            if let model = try body.string("model", maxLength: 256).value { assistant.model = model }
+            if let model = try body.nonEmptyString("model", maxLength: 256).value { assistant.model = model }
             try apply(body, to: &assistant, version: context.apiVersion)
             let added: [VectorStoreFile]
             (assistant.tool_resources, added) = try await library.materialize(assistant.tool_resources, session: session)

@@ -167,6 +167,23 @@ struct JSONRequest {
         }
     }
 
+    /// An optional object that, when sent, must not be `null` (the spec gives it no `nullable`).
+    func nonNullObject(_ key: String) throws -> JSONRequest? {
+        if case .null = raw(key) { throw typeError(key, expected: "an object", got: .null) }
+        return try object(key).value
+    }
+
+    /// A string that, when sent, must not be empty (`minLength: 1`, as `model`).
+    func nonEmptyString(_ key: String, maxLength: Int? = nil) throws -> Field<String> {
+        let field = try string(key, maxLength: maxLength)
+        if field.value?.isEmpty == true {
+            throw APIError.invalidRequest(
+                "Invalid '\(param(key))': empty string. Expected a string with minimum length 1, but got an empty string instead.",
+                param: param(key), code: "empty_string")
+        }
+        return field
+    }
+
     func object(_ key: String) throws -> Field<JSONRequest> {
         try raw(key).map { value in
             guard case .object(let fields) = value else { throw typeError(key, expected: "an object", got: value) }

@@ -29,10 +29,10 @@ extension JSONRequest {
                     _ = try function.bool("strict")
                 case "file_search":
                     try tool.rejectUnknown(allowed: ["type", "file_search"])
-                    if let options = try tool.object("file_search").value {
+                    if let options = try tool.nonNullObject("file_search") {
                         try options.rejectUnknown(allowed: ["max_num_results", "ranking_options"])
                         _ = try options.integer("max_num_results", in: 1...50)
-                        if let ranking = try options.object("ranking_options").value {
+                        if let ranking = try options.nonNullObject("ranking_options") {
                             try ranking.rejectUnknown(allowed: ["ranker", "score_threshold"])
                             _ = try ranking.string("ranker", allowed: ["auto", "default_2024_08_21"])
                             _ = try ranking.number("score_threshold", in: 0...1)
@@ -50,11 +50,11 @@ extension JSONRequest {
     func toolResources(_ key: String = "tool_resources") throws -> Field<JSONValue> {
         try object(key).map { resources in
             try resources.rejectUnknown(allowed: ["code_interpreter", "file_search"])
-            if let code = try resources.object("code_interpreter").value {
+            if let code = try resources.nonNullObject("code_interpreter") {
                 try code.rejectUnknown(allowed: ["file_ids"])
                 try code.stringArray("file_ids", maxItems: 20)
             }
-            if let search = try resources.object("file_search").value {
+            if let search = try resources.nonNullObject("file_search") {
                 try search.rejectUnknown(allowed: ["vector_store_ids", "vector_stores"])
                 try search.stringArray("vector_store_ids", maxItems: 1)
                 for (index, item) in (try search.array("vector_stores", maxItems: 1).value ?? []).enumerated() {
@@ -92,7 +92,7 @@ extension JSONRequest {
                 if type == "json_schema" {
                     let schema = try format.required(format.object("json_schema"), "json_schema")
                     _ = try schema.required(schema.string("name", maxLength: 64), "name")
-                    _ = try schema.object("schema")
+                    _ = try schema.nonNullObject("schema")
                     _ = try schema.bool("strict")
                 }
                 return value
@@ -140,7 +140,7 @@ extension JSONRequest {
                     try request.rejectUnknown(allowed: ["type", "image_url"])
                     let image = try request.required(request.object("image_url"), "image_url")
                     try image.rejectUnknown(allowed: ["url", "detail"])
-                    let url = try image.required(image.string("url"), "url")
+                    let url = try image.required(image.nonEmptyString("url"), "url")
                     let detail = try image.string("detail", allowed: ["auto", "low", "high"]).value ?? "auto"
                     return ["type": "image_url", "image_url": ["url": .string(url), "detail": .string(detail)]]
                 }

@@ -34,7 +34,7 @@ struct RunRequest {
     init(_ body: JSONRequest, version: APIVersion) throws {
         assistantID = try body.required(body.string("assistant_id"), "assistant_id")
         stream = try body.bool("stream").value ?? false
-        model = try body.string("model", maxLength: 256).value
+        model = try body.nonEmptyString("model", maxLength: 256).value
         instructions = try body.string("instructions", maxLength: 256_000).value
         additionalInstructions = try body.string("additional_instructions", maxLength: 256_000).value
         tools = try body.tools(maxItems: 20, version: version).value

@@ -13,7 +13,7 @@ struct RunStepsController {
         let threadID = try context.parameters.require("thread_id")
         let runID = try context.parameters.require("run_id")
         let page = try ListQuery.page(from: request)
-        let include = Self.includesContent(request)
+        let include = try Self.includesContent(request)
         var result = try await store.read(project: context.project) { session in
             _ = try await RunsController.find(runID, in: threadID, session: session)
             return try await session.list(.runStep, parentID: runID, page: page)
@@ -38,11 +38,16 @@ struct RunStepsController {
             }
             return step
         }
-        return try .json(encoding: step.forClient(includeSearchContent: Self.includesContent(request)))
+        return try .json(encoding: step.forClient(includeSearchContent: try Self.includesContent(request)))
     }
 
-    /// Whether `include[]` asks for file_search result content.
-    static func includesContent(_ request: Request) -> Bool {
-        (request.queryValues("include[]") + request.queryValues("include")).contains(RunStep.includeSearchContent)
+    /// Whether `include[]` asks for file_search result content; any other value is a 400.
+    static func includesContent(_ request: Request) throws -> Bool {
+        let values = request.queryValues("include[]") + request.queryValues("include")
+        for value in values where value != RunStep.includeSearchContent {
+            throw APIError.invalidRequest(
+                "Invalid value: '\(value)'. Supported values are: '\(RunStep.includeSearchContent)'.", param: "include", code: "invalid_value")
+        }
+        return !values.isEmpty
     }
 }

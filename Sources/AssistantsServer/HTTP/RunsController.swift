@@ -24,6 +24,7 @@ struct RunsController {
 
     @Sendable func create(_ request: Request, context: APIRequestContext) async throws -> Response {
         let threadID = try context.parameters.require("thread_id")
+        _ = try RunStepsController.includesContent(request)
         let body = try await JSONRequest.parse(request, context: context)
         try body.rejectUnknown(allowed: RunRequest.createFields)
         let runRequest = try RunRequest(body, version: context.apiVersion)

@@ -147,7 +147,22 @@ enum AttributeFilter {
         } else {
             try request.rejectUnknown(allowed: ["type", "key", "value"])
             _ = try request.required(request.string("key"), "key")
-            _ = try request.required(request.raw("value"), "value")
+            let value = try request.required(request.raw("value"), "value")
+            let scalar: (JSONValue) -> Bool = {
+                switch $0 {
+                case .string, .int, .double, .bool: true
+                default: false
+                }
+            }
+            let valid: Bool
+            if case .array(let items) = value {
+                valid = items.allSatisfy { scalar($0) && $0.boolValue == nil }
+            } else {
+                valid = scalar(value)
+            }
+            guard valid else {
+                throw request.typeError("value", expected: "a string, number, boolean or an array of strings and numbers", got: value)
+            }
         }
     }
 }
