@@ -13,6 +13,33 @@ import Testing
         "parameters": ["type": "object", "properties": ["city": ["type": "string"]], "required": ["city"], "additionalProperties": false],
     ]]
 
+    static func strict(_ tool: JSONValue) -> JSONValue {
+        guard case .object(var fields) = tool, case .object(var function)? = fields["function"] else { return tool }
+        function["strict"] = true
+        fields["function"] = .object(function)
+        return .object(fields)
+    }
+
+    /// The seed notebook's schema: `required` names a property it never declares.
+    static let seedSlip: JSONValue = ["type": "function", "function": [
+        "name": "add_prime_numbers",
+        "parameters": ["type": "object", "properties": ["prime_numbers": ["type": "array", "items": ["type": "integer"]]],
+                       "required": ["add_prime_numbers"]],
+    ]]
+
+    @Test func theSeedsSlipIsNeverJudged() throws {
+        var call = [ToolCall(id: "call_1", name: "add_prime_numbers", arguments: #"{"prime_numbers": [2, 3, 5]}"#)]
+        #expect(ToolCallGuard.validate(&call, functions: [Self.seedSlip]).isEmpty)
+        #expect(call[0].function.arguments == #"{"prime_numbers": [2, 3, 5]}"#)
+        // The grammar of a constrained turn asks only for declared properties.
+        let format = try #require(ToolCallGuard.responseFormat(functions: [Self.seedSlip], choice: "required"))
+        let arguments = format["json_schema"]?["schema"]?["properties"]?["arguments"]
+        #expect(arguments?["required"] == nil)
+        #expect(arguments?["properties"]?["prime_numbers"]?["maxItems"] == .int(ToolCallGuard.arrayBound))
+        let kept = ToolCallGuard.bounded(["type": "object", "properties": ["a": ["type": "string"]], "required": ["a", "b"]])
+        #expect(kept["required"] == ["a"])
+    }
+
     @Test func schemaForRequiredNamedAndAuto() throws {
         let required = try #require(ToolCallGuard.responseFormat(functions: [Self.primes, Self.weather], choice: "required"))
         #expect(required["json_schema"]?["schema"]?["anyOf"]?.arrayValue?.count == 2)
@@ -43,10 +70,17 @@ import Testing
         var fenced = [ToolCall(id: "call_1", name: "get_weather", arguments: "```json\n{\"city\": \"Paris\",}\n```")]
         #expect(ToolCallGuard.validate(&fenced, functions: [Self.weather]).isEmpty)
         #expect(fenced[0].function.arguments == #"{"city":"Paris"}"#)
+        // Not strict: the API passed such calls on as the model wrote them.
         var wrongType = [ToolCall(id: "call_2", name: "add_prime_numbers", arguments: #"{"prime_numbers": "2, 3"}"#)]
-        #expect(!ToolCallGuard.validate(&wrongType, functions: [Self.primes]).isEmpty)
+        #expect(ToolCallGuard.validate(&wrongType, functions: [Self.primes]).isEmpty)
+        #expect(wrongType[0].function.arguments == #"{"prime_numbers": "2, 3"}"#)
         var extra = [ToolCall(id: "call_3", name: "get_weather", arguments: #"{"city": "Oslo", "unit": "C"}"#)]
-        #expect(!ToolCallGuard.validate(&extra, functions: [Self.weather]).isEmpty)
+        #expect(ToolCallGuard.validate(&extra, functions: [Self.weather]).isEmpty)
+        // Strict: checked against the schema.
+        #expect(!ToolCallGuard.validate(&wrongType, functions: [Self.strict(Self.primes)]).isEmpty)
+        #expect(!ToolCallGuard.validate(&extra, functions: [Self.strict(Self.weather)]).isEmpty)
+        var notObject = [ToolCall(id: "call_6", name: "get_weather", arguments: "[1, 2]")]
+        #expect(!ToolCallGuard.validate(&notObject, functions: [Self.weather]).isEmpty)
         var unknown = [ToolCall(id: "call_4", name: "launch", arguments: "{}")]
         #expect(!ToolCallGuard.validate(&unknown, functions: [Self.weather]).isEmpty)
         var garbage = [ToolCall(id: "call_5", name: "get_weather", arguments: "city=Paris")]

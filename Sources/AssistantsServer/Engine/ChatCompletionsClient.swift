@@ -5,12 +5,35 @@ import NIOCore
 import NIOHTTP1
 
 /// Calls an OpenAI-compatible `POST /chat/completions` with `stream: true` and hands each
-/// fragment to the caller as it arrives. Retries 429, 5xx and connection errors with backoff,
-/// but only before anything has been streamed.
-final class ChatCompletionsClient: Sendable {
+/// fragment to the caller as it arrives. Maps a `ChatRequest` to each route's dialect (token
+/// limit parameter, sampling on reasoning models). Retries 429, 5xx and connection errors with
+/// jittered backoff, honouring `Retry-After`, but only before anything has been streamed.
+final class ChatCompletionsClient: ChatModel {
     struct RetryPolicy: Sendable {
         var attempts = 3
         var baseDelay: Duration = .milliseconds(500)
+        /// The longest wait a `Retry-After` may ask for; a longer one is cut to it.
+        var maxDelay: Duration = .seconds(30)
+
+        /// The wait before try `attempt + 1`: the upstream's `Retry-After` when it sent one,
+        /// else the doubling backoff with jitter (between half and all of it).
+        func delay(attempt: Int, retryAfter: Duration?) -> Duration {
+            if let retryAfter { return min(retryAfter, maxDelay) }
+            let backoff = baseDelay * (1 << (attempt - 1))
+            return min(backoff * Double.random(in: 0.5...1.0), maxDelay)
+        }
+
+        /// `Retry-After` as seconds or an HTTP date (RFC 9110).
+        static func parseRetryAfter(_ text: String) -> Duration? {
+            let trimmed = text.trimmingCharacters(in: .whitespaces)
+            if let seconds = Double(trimmed), seconds >= 0 { return .milliseconds(Int(seconds * 1000)) }
+            let formatter = DateFormatter()
+            formatter.locale = Locale(identifier: "en_US_POSIX")
+            formatter.timeZone = TimeZone(identifier: "GMT")
+            formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+            guard let date = formatter.date(from: trimmed) else { return nil }
+            return .milliseconds(max(0, Int(date.timeIntervalSinceNow * 1000)))
+        }
     }
 
     let http: HTTPClient
@@ -23,16 +46,30 @@ final class ChatCompletionsClient: Sendable {
         self.logger = logger
     }
 
-    /// Runs one model call. `onDelta` sees each fragment in order; the result is the whole turn.
-    func complete(
-        body: [String: JSONValue], endpoint: UpstreamEndpoint,
-        onDelta: (ChatDelta) async throws -> Void
-    ) async throws -> ChatTurn {
-        var payload = body
-        payload["model"] = .string(endpoint.upstreamModel)
-        payload["stream"] = true
-        payload["stream_options"] = ["include_usage": true]
-        let bytes = JSONText.bytes(.object(payload))
+    /// The request body in the upstream's dialect.
+    static func body(for request: ChatRequest, endpoint: UpstreamEndpoint) -> [String: JSONValue] {
+        var body: [String: JSONValue] = [
+            "model": .string(endpoint.upstreamModel), "messages": .array(request.messages),
+            "stream": true, "stream_options": ["include_usage": true],
+        ]
+        if !request.tools.isEmpty {
+            body["tools"] = .array(request.tools)
+            if let choice = request.toolChoice { body["tool_choice"] = choice }
+            if let parallel = request.parallelToolCalls { body["parallel_tool_calls"] = .bool(parallel) }
+        }
+        // Reasoning models refuse sampling settings.
+        if !endpoint.reasoning {
+            if let temperature = request.temperature { body["temperature"] = .double(temperature) }
+            if let topP = request.topP { body["top_p"] = .double(topP) }
+        }
+        if let format = request.responseFormat { body["response_format"] = format }
+        if let effort = request.reasoningEffort { body["reasoning_effort"] = .string(effort) }
+        if let limit = request.maxOutputTokens { body[endpoint.tokenLimitParameter] = .int(limit) }
+        return body
+    }
+
+    func complete(_ request: ChatRequest, endpoint: UpstreamEndpoint, onDelta: (ChatDelta) async throws -> Void) async throws -> ChatTurn {
+        let bytes = JSONText.bytes(.object(Self.body(for: request, endpoint: endpoint)))
         var attempt = 0
         while true {
             attempt += 1
@@ -43,8 +80,11 @@ final class ChatCompletionsClient: Sendable {
                     try await onDelta(delta)
                 }
             } catch let error as UpstreamError where error.retryable && !delivered && attempt < retry.attempts {
-                logger.warning("upstream call failed, retrying", metadata: ["attempt": "\(attempt)", "error": "\(error.message)"])
-                try await Task.sleep(for: retry.baseDelay * (1 << (attempt - 1)))
+                let delay = retry.delay(attempt: attempt, retryAfter: error.retryAfter)
+                logger.warning("upstream call failed, retrying", metadata: [
+                    "attempt": "\(attempt)", "error": "\(error.message)", "delay_ms": "\(delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)",
+                ])
+                try await Task.sleep(for: delay)
             }
         }
     }
@@ -72,11 +112,13 @@ final class ChatCompletionsClient: Sendable {
             let text = body.map { String(buffer: $0) } ?? ""
             let status = response.status.code
             let excerpt = String(text.prefix(500))
+            let retryAfter = status == 429 || status == 503 ? response.headers.first(name: "retry-after").flatMap(RetryPolicy.parseRetryAfter) : nil
             if status == 429 {
-                throw UpstreamError(code: "rate_limit_exceeded", message: "The model upstream answered 429 (rate limited): \(excerpt)", retryable: true)
+                throw UpstreamError(code: "rate_limit_exceeded", message: "The model upstream answered 429 (rate limited): \(excerpt)",
+                                    retryable: true, retryAfter: retryAfter)
             }
             throw UpstreamError(code: "server_error", message: "The model upstream answered \(status): \(excerpt)",
-                                retryable: status >= 500 || status == 408)
+                                retryable: status >= 500 || status == 408, retryAfter: retryAfter)
         }
         var accumulator = TurnAccumulator()
         let contentType = response.headers.first(name: "content-type") ?? ""

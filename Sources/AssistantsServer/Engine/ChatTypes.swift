@@ -109,6 +109,8 @@ struct UpstreamError: Error, Sendable {
     var code: String
     var message: String
     var retryable: Bool
+    /// How long the upstream asked to wait before a retry (`Retry-After` on 429 and 503).
+    var retryAfter: Duration? = nil
 
     var lastError: LastError { LastError(code: code, message: message) }
 }

@@ -13,8 +13,20 @@ public struct UpstreamEndpoint: Sendable, Equatable {
     /// The most tokens one model call may write, when the run sets no tighter limit; a call cut
     /// off by it ends the run `incomplete` (`max_completion_tokens`) rather than running on.
     public var maxOutputTokens: Int? = nil
+    /// A reasoning model: sampling settings (`temperature`, `top_p`) are not sent.
+    public var reasoning = false
+    /// Whether the model takes images; if not, image parts reach it as `[image: NAME]` text.
+    public var vision = true
+    /// The name the upstream gives the per-call output limit: `max_completion_tokens` for OpenAI
+    /// itself and reasoning routes, `max_tokens` elsewhere.
+    public var tokenLimitParameter = "max_tokens"
 
     public static let defaultContextWindow = 128_000
+
+    /// Whether `url` is OpenAI's own API, which takes `max_completion_tokens`.
+    static func isOpenAI(_ url: String) -> Bool {
+        URLComponents(string: url)?.host?.lowercased() == "api.openai.com"
+    }
 }
 
 /// Routes the model name of a run to its upstream: the models file's routes first (exact names,
@@ -34,6 +46,12 @@ public struct ModelRouter: Sendable {
         public var constrain_tool_calls: Bool?
         /// The most tokens one call may write (small models that ramble); none by default.
         public var max_output_tokens: Int?
+        /// A reasoning model (o-series and alike): no temperature or top_p, `max_completion_tokens`.
+        public var reasoning: Bool?
+        /// false: the model takes no images (they reach it as `[image: NAME]`); true by default.
+        public var vision: Bool?
+        /// `max_tokens` or `max_completion_tokens`, overriding the choice made from the route.
+        public var token_limit_parameter: String?
     }
 
     struct File: Codable {
@@ -69,6 +87,11 @@ public struct ModelRouter: Sendable {
         for route in router.routes where route.name == nil && route.prefix == nil {
             throw ConfigurationError("models file \(path): every entry needs a 'name' or a 'prefix'")
         }
+        for route in router.routes {
+            if let parameter = route.token_limit_parameter, !["max_tokens", "max_completion_tokens"].contains(parameter) {
+                throw ConfigurationError("models file \(path): token_limit_parameter must be max_tokens or max_completion_tokens, not '\(parameter)'")
+            }
+        }
         return router
     }
 
@@ -91,12 +114,17 @@ public struct ModelRouter: Sendable {
         let key = route?.api_key
             ?? route?.api_key_env.flatMap { ProcessInfo.processInfo.environment[$0] }
             ?? (route?.upstream_url == nil ? defaultAPIKey : nil)
+        let reasoning = route?.reasoning ?? false
         return UpstreamEndpoint(
             baseURL: baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL,
             apiKey: key,
             upstreamModel: route?.upstream_model ?? model,
             contextWindow: route?.context_window ?? UpstreamEndpoint.defaultContextWindow,
             constrainToolCalls: route?.constrain_tool_calls ?? false,
-            maxOutputTokens: route?.max_output_tokens)
+            maxOutputTokens: route?.max_output_tokens,
+            reasoning: reasoning,
+            vision: route?.vision ?? true,
+            tokenLimitParameter: route?.token_limit_parameter
+                ?? (reasoning || UpstreamEndpoint.isOpenAI(baseURL) ? "max_completion_tokens" : "max_tokens"))
     }
 }

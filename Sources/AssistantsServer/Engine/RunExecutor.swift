@@ -5,7 +5,7 @@ import Logging
 /// (`requires_action`) or fails. Every state change is written before its event is published.
 struct RunExecutor {
     let store: ObjectStore
-    let client: ChatCompletionsClient
+    let client: any ChatModel
     let router: ModelRouter
     let hub: RunEventHub
     let fileSearch: FileSearchTool
@@ -130,43 +130,44 @@ struct RunExecutor {
             return .finished
         }
         let usedCompletion = run.usage?.completion_tokens ?? 0
-        var body = requestBody(for: run, messages: prompt.messages)
+        // `required` or a named tool holds until the run has made a call; then the model chooses.
+        let madeCall = steps.contains { $0.type == "tool_calls" }
+        var request = chatRequest(for: run, messages: prompt.messages, madeCall: madeCall)
         if let limit = run.max_completion_tokens {
             let remaining = limit - usedCompletion
             if remaining <= 0 {
                 try await finishIncomplete(run, known: known, project: project, reason: "max_completion_tokens", turn: nil, state: nil)
                 return .finished
             }
-            body["max_tokens"] = .int(remaining)
+            request.maxOutputTokens = remaining
         }
         if let cap = endpoint.maxOutputTokens {
-            body["max_tokens"] = .int(min(body["max_tokens"]?.intValue ?? cap, cap))
+            request.maxOutputTokens = min(request.maxOutputTokens ?? cap, cap)
         }
 
         let serverTools = Set(run.tools.compactMap { $0["type"]?.stringValue }.filter { $0 == FileSearchTool.name || $0 == CodeInterpreterTool.name })
         let userFunctions = run.tools.filter { $0["type"]?.stringValue == "function" }
         // Small models: ask for the call as JSON matching a schema, unless the model is to answer the tool outputs.
-        let offered = body["tools"]?.arrayValue ?? []
-        let forced = run.tool_choice.stringValue == "required" || run.tool_choice.objectValue != nil
+        let offered = request.tools
+        let forced = request.toolChoice?.stringValue == "required" || request.toolChoice?.objectValue != nil
         let constrained = endpoint.constrainToolCalls && !offered.isEmpty && run.tool_choice.stringValue != "none"
             && (prompt.messages.last?["role"]?.stringValue != "tool" || forced)
         // Small models almost never choose a tool on their own: on a run's first turn, `auto` asks for a call.
-        let firstTurn = !steps.contains { $0.type == "tool_calls" }
-        let choice: JSONValue = firstTurn && run.tool_choice.stringValue == "auto" ? "required" : (body["tool_choice"] ?? "auto")
+        let choice: JSONValue = !madeCall && run.tool_choice.stringValue == "auto" ? "required" : (request.toolChoice ?? "auto")
         if constrained, let format = ToolCallGuard.responseFormat(functions: offered, choice: choice) {
-            body["response_format"] = format
+            request.responseFormat = format
             // A call is short; a model looping inside the JSON is cut off and asked again.
-            body["max_tokens"] = .int(min(body["max_tokens"]?.intValue ?? Self.constrainedMaxTokens, Self.constrainedMaxTokens))
-            body["tools"] = nil
-            body["tool_choice"] = nil
-            body["parallel_tool_calls"] = nil
+            request.maxOutputTokens = min(request.maxOutputTokens ?? Self.constrainedMaxTokens, Self.constrainedMaxTokens)
+            request.tools = []
+            request.toolChoice = nil
+            request.parallelToolCalls = nil
         }
         let state = TurnState(run: run, project: project, store: store, hub: hub, start: start, serverTools: serverTools,
                               bufferText: endpoint.constrainToolCalls && !offered.isEmpty)
         var turn = ChatTurn()
         for attempt in 1...Self.toolCallAttempts {
             do {
-                turn = try await client.complete(body: body, endpoint: endpoint) { delta in
+                turn = try await client.complete(request, endpoint: endpoint) { delta in
                     try await state.handle(delta)
                 }
             } catch {
@@ -245,9 +246,10 @@ struct RunExecutor {
         return problems
     }
 
-    /// The chat-completions body: messages, the function tools, and the run's sampling settings.
-    func requestBody(for run: Run, messages: [JSONValue]) -> [String: JSONValue] {
-        var body: [String: JSONValue] = ["messages": .array(messages)]
+    /// The model call of a turn: messages, the function tools, and the run's settings as resolved.
+    /// A forcing `tool_choice` (`required`, a named tool) is released to `auto` once the run made a call.
+    func chatRequest(for run: Run, messages: [JSONValue], madeCall: Bool) -> ChatRequest {
+        var request = ChatRequest(messages: messages)
         var functions: [JSONValue] = run.tools.filter { $0["type"]?.stringValue == "function" }.map { tool in
             ["type": "function", "function": tool["function"] ?? [:]]
         }
@@ -258,20 +260,22 @@ struct RunExecutor {
             functions.append(CodeInterpreterTool.definition)
         }
         if !functions.isEmpty {
-            body["tools"] = .array(functions)
-            if let type = run.tool_choice["type"]?.stringValue, type != "function" {
-                body["tool_choice"] = ["type": "function", "function": ["name": .string(type)]]
-            } else {
-                body["tool_choice"] = run.tool_choice
+            request.tools = functions
+            var choice = run.tool_choice
+            if madeCall, choice.stringValue == "required" || choice.objectValue != nil { choice = "auto" }
+            if let type = choice["type"]?.stringValue, type != "function" {
+                choice = ["type": "function", "function": ["name": .string(type)]]
             }
-            if !run.parallel_tool_calls { body["parallel_tool_calls"] = false }
+            request.toolChoice = choice
+            if !run.parallel_tool_calls { request.parallelToolCalls = false }
         }
-        if let temperature = run.temperature { body["temperature"] = .double(temperature) }
-        if let topP = run.top_p { body["top_p"] = .double(topP) }
+        request.temperature = run.temperature
+        request.topP = run.top_p
         if let format = run.response_format, format.objectValue != nil, format["type"]?.stringValue != "text" {
-            body["response_format"] = format
+            request.responseFormat = format
         }
-        return body
+        request.reasoningEffort = run.reasoning_effort
+        return request
     }
 
     /// The model called tools. Server-side ones (file_search) already ran: their results are in the

@@ -38,14 +38,21 @@ enum ToolCallGuard {
     /// models otherwise never close a list. Validation still uses the function's own schema.
     static let arrayBound = 64
 
+    /// The schema a grammar is made from: arrays bounded, and `required` names that are not among
+    /// the declared `properties` left out (a slip the API never judged for non-strict functions).
     static func bounded(_ schema: JSONValue) -> JSONValue {
         switch schema {
         case .object(var rules):
-            for (key, value) in rules where key != "enum" && key != "const" && key != "default" {
+            for (key, value) in rules where key != "enum" && key != "const" && key != "default" && key != "required" {
                 rules[key] = bounded(value)
             }
             if rules["type"]?.stringValue == "array" && rules["maxItems"] == nil {
                 rules["maxItems"] = .int(arrayBound)
+            }
+            if let required = rules["required"]?.arrayValue {
+                let declared = rules["properties"]?.objectValue ?? [:]
+                let kept = required.filter { $0.stringValue.map { declared[$0] != nil } ?? false }
+                rules["required"] = kept.isEmpty ? nil : .array(kept)
             }
             return .object(rules)
         case .array(let items):
@@ -125,7 +132,9 @@ enum ToolCallGuard {
         return (calls, remaining.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
-    /// Repairs each call's arguments where possible; returns the problems of the calls still invalid.
+    /// Judges each call as the API did: its arguments must be a JSON object (repaired where that
+    /// is unambiguous), and only a function with `strict: true` has them checked against its
+    /// parameters. Returns the problems of the calls still invalid.
     static func validate(_ calls: inout [ToolCall], functions: [JSONValue]) -> [String] {
         var problems: [String] = []
         for index in calls.indices {
@@ -134,15 +143,19 @@ enum ToolCallGuard {
                 problems.append("the model called an unknown function '\(name)'")
                 continue
             }
-            guard let arguments = repairJSON(calls[index].function.arguments.isEmpty ? "{}" : calls[index].function.arguments) else {
-                problems.append("the arguments of \(name) are not JSON: \(calls[index].function.arguments.prefix(200))")
+            let text = calls[index].function.arguments
+            let exact = try? JSONCoding.decode(JSONValue.self, from: text)
+            guard let arguments = exact ?? repairJSON(text.isEmpty ? "{}" : text) else {
+                problems.append("the arguments of \(name) are not JSON: \(text.prefix(200))")
                 continue
             }
-            if (try? JSONCoding.decode(JSONValue.self, from: calls[index].function.arguments)) == nil {
-                // Only a repaired call gets new text; a valid one keeps the model's exact arguments.
-                calls[index].function.arguments = arguments.jsonString
+            guard case .object = arguments else {
+                problems.append("the arguments of \(name) are not a JSON object: \(text.prefix(200))")
+                continue
             }
-            if let schema = function["function"]?["parameters"] {
+            // Only a repaired call gets new text; a valid one keeps the model's exact arguments.
+            if exact == nil { calls[index].function.arguments = arguments.jsonString }
+            if function["function"]?["strict"]?.boolValue == true, let schema = function["function"]?["parameters"] {
                 problems += JSONSchemaValidator.problems(arguments, schema: schema).map { "\(name) arguments \($0)" }
             }
         }

@@ -57,7 +57,7 @@ public final class LocalModelService: Service, Sendable {
     /// The endpoint runs use; small models get schema-constrained tool calls.
     public var endpoint: UpstreamEndpoint {
         UpstreamEndpoint(baseURL: "http://127.0.0.1:\(port)/v1", apiKey: nil, upstreamModel: manifest.chat_model.name,
-                         contextWindow: contextSize, constrainToolCalls: true, maxOutputTokens: Self.maxOutputTokens)
+                         contextWindow: contextSize, constrainToolCalls: true, maxOutputTokens: Self.maxOutputTokens, vision: false)
     }
 
     public func run() async throws {
