@@ -23,24 +23,32 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 import openai  # noqa: E402
 
-ADD_PRIME_NUMBERS = {
-    "type": "function",
-    "function": {
+# The seed notebook's function definition, exactly as the notebook has it
+# (shared/seed/000_76996527503b6253.txt), slip included: "required" names
+# "add_prime_numbers", which is not among its properties. OpenAI accepted it, since
+# functions without `strict: true` were never checked against their schema, and
+# GPT-4 answered add_prime_numbers({"prime_numbers": [...]}). Real code carries slips
+# like this one, so this server must accept them too: do not "fix" it here.
+sum_of_prime_numbers = {
         "name": "add_prime_numbers",
-        "description": "Add prime numbers",
+        "description": "Add a list of 25 integer prime numbers between 2 and 100",
         "parameters": {
             "type": "object",
             "properties": {
                 "prime_numbers": {
                     "type": "array",
-                    "items": {"type": "integer", "description": "A list of prime numbers"},
-                    "description": "An array of prime numbers",
-                }
-            },
-            "required": ["prime_numbers"],
-        },
-    },
-}
+                    "items": {
+                    "type": "integer",
+                        "description": "A integer list of 25 random prime numbers betwee 2 and 100"
+                         },
+                        "description": "List of of 25 prime numbers to be added"
+                    }
+                },
+                "required": ["add_prime_numbers"]
+            }
+        }
+
+ADD_PRIME_NUMBERS = {"type": "function", "function": sum_of_prime_numbers}
 
 
 def add_prime_numbers(prime_numbers):

@@ -49,7 +49,7 @@ public func buildApplication(
     let hub = RunEventHub()
     let executor = RunExecutor(
         store: store, client: client, router: models, hub: hub, fileSearch: FileSearchTool(search: retrieval.search),
-        codeInterpreter: CodeInterpreterTool(service: codeService, store: store, blobs: blobs), logger: logger)
+        codeInterpreter: CodeInterpreterTool(service: codeService, store: store, blobs: blobs), blobs: blobs, logger: logger)
     let engine = RunEngine(store: store, executor: executor, hub: hub, logger: logger, nodeID: configuration.effectiveNodeID,
                            nodeTimeout: configuration.nodeTimeoutSeconds)
     let router = buildRouter(configuration: configuration, store: store, blobs: blobs, engine: engine, retrieval: retrieval,

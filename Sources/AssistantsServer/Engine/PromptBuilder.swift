@@ -14,7 +14,9 @@ struct PromptBuilder {
         text.utf8.count / 4 + 4
     }
 
-    static func build(run: Run, threadMessages: [Message], steps: [RunStep], contextWindow: Int) -> Prompt {
+    /// `images`: what the thread's image parts become (none: messages are sent as plain text).
+    static func build(run: Run, threadMessages: [Message], steps: [RunStep], contextWindow: Int,
+                      images: PromptImages? = nil, vision: Bool = true) -> Prompt {
         var system: [JSONValue] = []
         var fixedTokens = 0
         if !run.instructions.isEmpty {
@@ -74,7 +76,7 @@ struct PromptBuilder {
             history.removeFirst()
         }
         let chat: [JSONValue] = history.map { message in
-            ["role": .string(message.role), "content": .string(message.plainText)]
+            ["role": .string(message.role), "content": images?.content(of: message, vision: vision) ?? .string(message.plainText)]
         }
         return Prompt(messages: system + chat + toolMessages, estimatedTokens: total, overBudget: total > budget)
     }

@@ -10,6 +10,8 @@ struct RunExecutor {
     let hub: RunEventHub
     let fileSearch: FileSearchTool
     let codeInterpreter: CodeInterpreterTool
+    /// The stored file bytes, for `image_file` parts.
+    let blobs: FileBlobs
     let logger: Logger
     /// Model turns one run may take in a row (each server-side tool round is one).
     let maxTurns = 10
@@ -109,7 +111,7 @@ struct RunExecutor {
     /// One model call, and what follows from its answer.
     private func turn(_ run: Run, known: Stored<Run>?, project: String, endpoint: UpstreamEndpoint, start: RunStart) async throws -> TurnOutcome {
         let usesResources = run.tools.contains { $0["type"]?.stringValue != "function" }
-        let (messages, steps, vectorStoreIDs, codeFileIDs) = try await store.read(project: project) { session in
+        let (messages, steps, vectorStoreIDs, codeFileIDs, imageFiles) = try await store.read(project: project) { session in
             // Tool resources matter only to the server-side tools.
             let assistant = usesResources ? try await session.get(Assistant.self, id: run.assistant_id) : nil
             let thread = usesResources ? try await session.get(AssistantThread.self, id: run.thread_id) : nil
@@ -122,9 +124,20 @@ struct RunExecutor {
                 }.compactMap { $0["file_id"]?.stringValue }
             }
             let codeFiles = resources.compactMap { $0?["code_interpreter"]?["file_ids"]?.arrayValue?.compactMap(\.stringValue) }.flatMap { $0 }
-            return (messages, try await session.all(RunStep.self, parentID: run.id), ids, codeFiles + attached)
+            var imageFiles: [String: OpenAIFile] = [:]
+            for message in messages {
+                for part in message.content {
+                    if let fileID = part["image_file"]?["file_id"]?.stringValue, imageFiles[fileID] == nil {
+                        imageFiles[fileID] = try await session.get(OpenAIFile.self, id: fileID)
+                    }
+                }
+            }
+            return (messages, try await session.all(RunStep.self, parentID: run.id), ids, codeFiles + attached, imageFiles)
         }
-        let prompt = PromptBuilder.build(run: run, threadMessages: messages, steps: steps, contextWindow: endpoint.contextWindow)
+        let showsImages = messages.contains { $0.content.contains { $0["type"]?.stringValue != "text" } }
+        let images = showsImages ? await PromptImages.load(for: messages, files: imageFiles, blobs: blobs, vision: endpoint.vision) : nil
+        let prompt = PromptBuilder.build(run: run, threadMessages: messages, steps: steps, contextWindow: endpoint.contextWindow,
+                                         images: images, vision: endpoint.vision)
         if prompt.overBudget, run.max_prompt_tokens != nil {
             try await finishIncomplete(run, known: known, project: project, reason: "max_prompt_tokens", turn: nil, state: nil)
             return .finished

@@ -48,7 +48,7 @@ struct RunsController {
                                       role: inline.role, content: inline.content)
                 message.attachments = inline.attachments ?? []
                 message.metadata = inline.metadata ?? [:]
-                try await MessagesController.checkFiles(of: message, session: session)
+                try await MessagesController.checkFiles(of: message, session: session, blobs: library.ingestion.blobs)
                 try await session.insert(message)
                 messages.append(message)
             }

@@ -45,7 +45,7 @@ struct ThreadsController {
     /// the vector-store files whose ingestion to start once committed.
     static func insert(_ new: NewThread, library: VectorStoreLibrary, session: StoreSession) async throws -> (AssistantThread, [VectorStoreFile]) {
         for message in new.messages {
-            try await MessagesController.checkFiles(of: message, session: session)
+            try await MessagesController.checkFiles(of: message, session: session, blobs: library.ingestion.blobs)
         }
         var thread = new.thread
         var added: [VectorStoreFile]
