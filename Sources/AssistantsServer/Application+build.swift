@@ -7,6 +7,13 @@ import ServiceLifecycle
 public func buildApplication(
     configuration: ServerConfiguration, logger: Logger
 ) async throws -> some ApplicationProtocol {
+    try await buildApplication(configuration: configuration, logger: logger, model: nil)
+}
+
+/// The same, with the model upstream replaced (`model`: a scripted model in the engine's tests).
+func buildApplication(
+    configuration: ServerConfiguration, logger: Logger, model: (any ChatModel)?
+) async throws -> some ApplicationProtocol {
     if configuration.apiKeys.isOpen {
         guard configuration.isLoopbackHost || configuration.allowUnauthenticated else {
             throw ConfigurationError(
@@ -38,7 +45,7 @@ public func buildApplication(
     httpConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 256
     httpConfiguration.timeout.connect = .seconds(10)
     let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
-    let client = ChatCompletionsClient(
+    let client = model ?? ChatCompletionsClient(
         http: http, retry: .init(attempts: configuration.upstreamAttempts, baseDelay: configuration.upstreamRetryDelay), logger: logger)
     let embedder = configuration.embeddingModel.flatMap { model in
         models.endpoint(for: model).map { Embedder(http: http, endpoint: $0) }
