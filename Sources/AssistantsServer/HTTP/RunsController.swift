@@ -36,7 +36,11 @@ struct RunsController {
             additional.append(try JSONRequest(fields: fields, path: "additional_messages[\(index)].").inlineMessage())
         }
         let (run, added) = try await store.write(project: context.project) { session -> (Stored<Run>, [VectorStoreFile]) in
-            var thread = try await session.require(AssistantThread.self, id: threadID)
+            // Every run create locks its thread's row first, so of two concurrent creates (on any
+            // servers sharing the database) the second sees the first's run and gets the API's 400.
+            guard var thread = try await session.getForUpdate(AssistantThread.self, id: threadID) else {
+                throw APIError.notFound("thread", id: threadID)
+            }
             let assistant = try await session.require(Assistant.self, id: runRequest.assistantID)
             if let active = try await session.activeRunID(threadID: threadID) {
                 throw APIError.invalidRequest("Thread \(threadID) already has an active run \(active).")
