@@ -12,7 +12,9 @@ import NIOPosix
 @main
 enum Entry {
     static func main() {
-        LoggingSystem.bootstrap { label in ServerLogHandler(label: label) }
+        // ASSISTANTS_LOG_FORMAT: text (the default) or json, one object a line.
+        let format = ProcessInfo.processInfo.environment["ASSISTANTS_LOG_FORMAT"].flatMap { ServerLogHandler.Format(rawValue: $0.lowercased()) } ?? .text
+        LoggingSystem.bootstrap { label in ServerLogHandler(label: label, format: format) }
         NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         Task {
             await AssistantsServerCommand.main()

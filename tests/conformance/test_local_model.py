@@ -27,7 +27,9 @@ ADD_PRIMES = {
             "type": "object",
             "properties": {"prime_numbers": {"type": "array", "items": {"type": "integer", "description": "A list of prime numbers"},
                                              "description": "An array of prime numbers"}},
-            "required": ["prime_numbers"],
+            # The seed notebook's slip, kept: `required` names a property it never declares. The
+            # grammar asks only for declared properties, so the small model's calls are still valid.
+            "required": ["add_prime_numbers"],
         },
     },
 }
@@ -51,7 +53,8 @@ def _poll(client, thread_id, run_id, timeout=240):
 
 
 @needs_local_model
-def test_seed_flow_with_smollm2(local):
+@pytest.mark.parametrize("tool_choice", ["auto", "required"])
+def test_seed_flow_with_smollm2(local, tool_choice):
     client = local.client(timeout=300)
     assistant = client.beta.assistants.create(
         model="smollm2", name="AI Math Tutor", tools=[ADD_PRIMES],
@@ -62,7 +65,7 @@ def test_seed_flow_with_smollm2(local):
         content="Generate 25 random prime numbers between 2 and 100 and then add them together.")
     run = client.beta.threads.runs.create(
         thread_id=thread.id, assistant_id=assistant.id,
-        instructions="Please address the user as Jane Doe. The user has a premium account.")
+        instructions="Please address the user as Jane Doe. The user has a premium account.", tool_choice=tool_choice)
     run = _poll(client, thread.id, run.id)
     assert run.status == "requires_action", (run.status, run.last_error)
     calls = run.required_action.submit_tool_outputs.tool_calls

@@ -31,6 +31,10 @@ public final class RunEngine: Service, Sendable {
     let nodeTimeout: Int
     private let entries = NIOLockedValueBox([String: Entry]())
     private let accepting = NIOLockedValueBox(true)
+    private let recovered = NIOLockedValueBox(false)
+
+    /// Whether start-up recovery (resuming the runs the last process left) has finished.
+    public var hasRecovered: Bool { recovered.withLockedValue { $0 } }
 
     init(store: ObjectStore, executor: RunExecutor, hub: RunEventHub, logger: Logger, nodeID: String = "local",
          nodeTimeout: Int = 15, expiryInterval: Duration = .seconds(1), shutdownGracePeriod: Duration = .seconds(10)) {
@@ -163,6 +167,7 @@ public final class RunEngine: Service, Sendable {
         do {
             try await store.heartbeat(node: nodeID, at: unixNow())
             try await recover(includeOwn: true)
+            recovered.withLockedValue { $0 = true }
         } catch {
             logger.error("could not resume runs left by the last process", metadata: ["error": "\(error)"])
         }
@@ -180,7 +185,8 @@ public final class RunEngine: Service, Sendable {
                     lastBeat = unixNow()
                     do {
                         try await self.store.heartbeat(node: self.nodeID, at: lastBeat)
-                        try await self.recover(includeOwn: false)
+                        try await self.recover(includeOwn: !self.hasRecovered)
+                        self.recovered.withLockedValue { $0 = true }
                     } catch {
                         self.logger.error("heartbeat or adoption failed", metadata: ["error": "\(error)"])
                     }

@@ -1,15 +1,23 @@
+import HTTPTypes
 import Hummingbird
 import Logging
 
-/// Answers every failure with an OpenAI-style error body and tags every response with `x-request-id`.
+/// Answers every failure with an OpenAI-style error body and tags every response with `x-request-id`:
+/// the caller's own `X-Request-Id` when it sent a sane one, else Hummingbird's id of the request.
+/// Either way it is the one id the request's log lines carry (`hb.request.id`).
 /// Anything that is not an `APIError` is logged and answered 500 without internals.
 struct ErrorMiddleware: RouterMiddleware {
     typealias Context = APIRequestContext
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let requestID = IDPrefix.request.makeID()
         var context = context
-        context.logger[metadataKey: "request_id"] = .string(requestID)
+        let requestID: String
+        if let incoming = request.headers[Self.requestIDField], Self.isSaneRequestID(incoming) {
+            requestID = incoming
+            context.logger[metadataKey: "hb.request.id"] = .string(incoming)
+        } else {
+            requestID = context.id
+        }
         var response: Response
         do {
             response = try await next(request, context)
@@ -25,8 +33,15 @@ struct ErrorMiddleware: RouterMiddleware {
             response = try APIError.server("The server had an error while processing your request. Request id: \(requestID).")
                 .response(from: request, context: context)
         }
-        response.headers[.init("x-request-id")!] = requestID
+        response.headers[Self.requestIDField] = requestID
         return response
+    }
+
+    static let requestIDField = HTTPField.Name("x-request-id")!
+
+    /// 1 to 128 visible ASCII characters: anything else is not echoed into headers and logs.
+    static func isSaneRequestID(_ text: String) -> Bool {
+        (1...128).contains(text.utf8.count) && text.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
     }
 
     static func translate(_ error: HTTPError, request: Request) -> APIError {

@@ -1,0 +1,36 @@
+"""What an operator reads: request ids, readiness, JSON logs."""
+import json
+
+import httpx
+
+
+def test_an_incoming_request_id_is_kept_and_echoed(server, tenant):
+    with tenant.http() as h:
+        r = h.get("/assistants", headers={"X-Request-Id": "client-req-42"})
+        assert r.status_code == 200 and r.headers["x-request-id"] == "client-req-42"
+        missing = h.get("/assistants/asst_missing", headers={"X-Request-Id": "client-req-43"})
+        assert missing.status_code == 404 and missing.headers["x-request-id"] == "client-req-43"
+        own = {h.get("/assistants").headers["x-request-id"] for _ in range(3)}
+        assert len(own) == 3 and all(own), "one id per request when the caller sends none"
+        # a header value that is not a sane id is not echoed
+        odd = h.get("/assistants", headers={"X-Request-Id": "x" * 300})
+        assert odd.headers["x-request-id"] != "x" * 300
+
+
+def test_ready_needs_no_key_and_says_ready(server):
+    r = httpx.get(server.base_url + "/ready", timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"status": "ready"}
+    assert httpx.get(server.base_url + "/health", timeout=10).status_code == 200
+
+
+def test_json_logs_are_one_object_a_line(server_factory):
+    s = server_factory(extra_env={"ASSISTANTS_LOG_FORMAT": "json"})
+    httpx.get(s.base_url + "/ready", timeout=10)
+    s.stop()
+    lines = [line for line in s.log_tail().splitlines() if line.strip() and not line.startswith("=====")]
+    assert lines, "the server logged nothing"
+    for line in lines:
+        entry = json.loads(line)
+        assert {"time", "level", "message", "label", "source"} <= entry.keys(), entry
+    assert any(json.loads(line).get("message", "").startswith("open files") for line in lines)
