@@ -21,6 +21,7 @@ func buildApplication(
         }
         logger.warning("ASSISTANTS_API_KEYS is not set: every request is accepted as project '\(ProjectKeys.defaultProject)'")
     }
+    RuntimeDependencies.check(logger: logger)
     let store = try await ObjectStore.open(url: configuration.databaseURL, logger: logger)
     let blobs = try FileBlobs(dataDirectory: configuration.dataDirectory)
     var models = try ModelRouter.load(

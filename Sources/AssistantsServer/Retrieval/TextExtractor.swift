@@ -58,9 +58,15 @@ enum TextExtractor {
 
     /// `pdftotext -enc UTF-8 FILE -`: exact UTF-8 text, pages separated by form feeds.
     static func pdfText(path: String) async throws -> String {
+        if let missing = RuntimeDependencies.pdftotext.missingReason {
+            throw ExtractionError.unsupported(missing)
+        }
         let result = try await ProcessRunner.run(
             "pdftotext", arguments: ["-q", "-enc", "UTF-8", path, "-"], timeout: .seconds(120))
         guard result.status == 0 else {
+            if result.status == 126 || result.status == 127, let missing = RuntimeDependencies.pdftotext.missingReason {
+                throw ExtractionError.unsupported(missing)
+            }
             throw ExtractionError.invalid("The PDF could not be read (pdftotext exit status \(result.status)): the file may be damaged.")
         }
         return String(decoding: result.output, as: UTF8.self)
