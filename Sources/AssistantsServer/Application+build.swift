@@ -89,6 +89,14 @@ struct Retrieval {
 func buildRouter(configuration: ServerConfiguration, store: ObjectStore, blobs: FileBlobs, engine: RunEngine,
                  retrieval: Retrieval, codeInterpreterUnavailable: String?) -> Router<APIRequestContext> {
     let router = Router(context: APIRequestContext.self)
+    if let registry = configuration.metricsRegistry {
+        // First, so that it sees the status of every answer, errors included; labels are route patterns.
+        router.add(middleware: MetricsMiddleware())
+        router.get("metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+        }
+    }
     router.add(middleware: ErrorMiddleware())
     router.get("health") { _, _ in Response.json("{\"status\":\"ok\"}") }
     router.get("ready") { _, _ in try await Readiness.check(store: store, engine: engine) }

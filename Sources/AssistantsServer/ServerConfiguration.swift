@@ -1,4 +1,5 @@
 import Foundation
+import Prometheus
 
 /// Everything `assistants-server serve` is configured with (flags and `ASSISTANTS_*` variables).
 public struct ServerConfiguration: Sendable {
@@ -36,6 +37,9 @@ public struct ServerConfiguration: Sendable {
     /// Connections: idle timeout, cap and slow-request rule (`ASSISTANTS_IDLE_TIMEOUT_SECONDS`,
     /// `ASSISTANTS_MAX_CONNECTIONS`, `ASSISTANTS_SLOW_REQUEST_SECONDS`).
     public var connections = ConnectionLimits()
+    /// Where metrics are kept for `GET /metrics` (nil: metrics off, `ASSISTANTS_METRICS=off`). The
+    /// process bootstraps swift-metrics with it once, before the application is built.
+    public var metricsRegistry: PrometheusCollectorRegistry?
 
     public init() {}
 

@@ -3,8 +3,10 @@ import AssistantsServer
 import Foundation
 import Hummingbird
 import Logging
+import Metrics
 import NIOCore
 import NIOPosix
+import Prometheus
 
 /// The process entry: NIO's event loops become Swift Concurrency's executor before any task runs,
 /// so a request, its database statements and its upstream call stay on one thread instead of
@@ -113,6 +115,11 @@ struct Serve: AsyncParsableCommand {
         guard let parsed = Logger.Level(rawValue: level) else { throw ValidationError("invalid log level '\(level)'") }
         logger.logLevel = parsed
 
+        if try setting(nil, "ASSISTANTS_METRICS").map({ try Self.boolean($0, "ASSISTANTS_METRICS") }) ?? true {
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            configuration.metricsRegistry = registry
+        }
         let files = OpenFilesLimit.raise()
         logger.info("open files: soft limit \(files.soft), hard limit \(files.hard); now \(files.now)")
         let app = try await buildApplication(configuration: configuration, logger: logger)

@@ -34,3 +34,28 @@ def test_json_logs_are_one_object_a_line(server_factory):
         entry = json.loads(line)
         assert {"time", "level", "message", "label", "source"} <= entry.keys(), entry
     assert any(json.loads(line).get("message", "").startswith("open files") for line in lines)
+
+
+def test_metrics_in_prometheus_text_without_ids_or_keys(server, tenant, client, upstream):
+    from helpers import make_assistant, new_thread_with_marker, poll_kw
+    from upstream import text
+
+    a = make_assistant(client)
+    t, mk = new_thread_with_marker(client)
+    upstream.enqueue(text("Counted."), match=mk)
+    run = client.beta.threads.runs.create_and_poll(thread_id=t.id, assistant_id=a.id, **poll_kw())
+    assert run.status == "completed"
+    r = httpx.get(server.base_url + "/metrics", timeout=10)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    body = r.text
+    assert 'assistants_run_transitions_total{status="completed"}' in body
+    assert "assistants_model_calls_total{" in body and 'outcome="ok"' in body
+    assert "assistants_model_call_duration_seconds_bucket{" in body
+    assert 'http_route="/v1/threads/{thread_id}/runs/{run_id}"' in body, "routes are patterns"
+    for secret in (tenant.key, tenant.project, a.id, t.id, run.id):
+        assert secret not in body
+
+
+def test_metrics_can_be_turned_off(server_factory):
+    s = server_factory(extra_env={"ASSISTANTS_METRICS": "off"})
+    assert httpx.get(s.base_url + "/metrics", timeout=10).status_code == 404

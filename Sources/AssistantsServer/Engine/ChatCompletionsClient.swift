@@ -70,21 +70,35 @@ final class ChatCompletionsClient: ChatModel {
 
     func complete(_ request: ChatRequest, endpoint: UpstreamEndpoint, onDelta: (ChatDelta) async throws -> Void) async throws -> ChatTurn {
         let bytes = JSONText.bytes(.object(Self.body(for: request, endpoint: endpoint)))
+        let route = endpoint.metricsRoute
+        let started = ContinuousClock.now
+        var firstToken: Duration?
         var attempt = 0
         while true {
             attempt += 1
             var delivered = false
             do {
-                return try await once(bytes: bytes, endpoint: endpoint) { delta in
+                let turn = try await once(bytes: bytes, endpoint: endpoint) { delta in
+                    if !delivered { firstToken = .now - started }
                     delivered = true
                     try await onDelta(delta)
                 }
+                AppMetrics.modelCall(route: route, outcome: "ok", duration: .now - started, firstToken: firstToken)
+                if let usage = turn.usage {
+                    AppMetrics.tokens(model: endpoint.upstreamModel, prompt: usage.prompt_tokens, completion: usage.completion_tokens)
+                }
+                return turn
             } catch let error as UpstreamError where error.retryable && !delivered && attempt < retry.attempts {
+                AppMetrics.modelRetry(route: route)
                 let delay = retry.delay(attempt: attempt, retryAfter: error.retryAfter)
                 logger.warning("upstream call failed, retrying", metadata: [
                     "attempt": "\(attempt)", "error": "\(error.message)", "delay_ms": "\(delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)",
                 ])
                 try await Task.sleep(for: delay)
+            } catch {
+                let outcome = (error as? UpstreamError)?.code ?? (error is CancellationError ? "cancelled" : "error")
+                AppMetrics.modelCall(route: route, outcome: outcome, duration: .now - started, firstToken: firstToken)
+                throw error
             }
         }
     }

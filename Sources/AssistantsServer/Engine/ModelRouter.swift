@@ -23,6 +23,12 @@ public struct UpstreamEndpoint: Sendable, Equatable {
 
     public static let defaultContextWindow = 128_000
 
+    /// The route as metrics name it: the upstream's host and port, never a key or a path.
+    var metricsRoute: String {
+        guard let components = URLComponents(string: baseURL), let host = components.host else { return "unknown" }
+        return components.port.map { "\(host):\($0)" } ?? host
+    }
+
     /// Whether `url` is OpenAI's own API, which takes `max_completion_tokens`.
     static func isOpenAI(_ url: String) -> Bool {
         URLComponents(string: url)?.host?.lowercased() == "api.openai.com"

@@ -208,14 +208,18 @@ struct RunExecutor {
             let serverCalls = turn.toolCalls.filter { serverTools.contains($0.function.name) }
             var results: [String: JSONValue] = [:]
             for call in serverCalls {
+                let started = ContinuousClock.now
+                var outcome = "error"
+                defer { AppMetrics.toolExecution(tool: call.function.name, outcome: outcome, duration: .now - started) }
                 if call.function.name == CodeInterpreterTool.name {
                     results[call.id] = try await codeInterpreter.run(callID: call.id, arguments: call.function.arguments, run: run,
                                                                      project: project, inputFileIDs: codeFileIDs)
-                    continue
+                } else {
+                    let tool = run.tools.first { $0["type"]?.stringValue == FileSearchTool.name } ?? [:]
+                    results[call.id] = try await fileSearch.run(callID: call.id, arguments: call.function.arguments, tool: tool,
+                                                                project: project, vectorStoreIDs: vectorStoreIDs)
                 }
-                let tool = run.tools.first { $0["type"]?.stringValue == FileSearchTool.name } ?? [:]
-                results[call.id] = try await fileSearch.run(callID: call.id, arguments: call.function.arguments, tool: tool,
-                                                            project: project, vectorStoreIDs: vectorStoreIDs)
+                outcome = "ok"
             }
             if !vectorStoreIDs.isEmpty && serverCalls.contains(where: { $0.function.name == FileSearchTool.name }) {
                 try await store.write(project: project) { try await VectorStoreLibrary.touch(vectorStoreIDs, session: $0) }

@@ -18,6 +18,7 @@ struct RunUpdates {
     }
 
     func publish(_ run: Run, _ name: String) {
+        AppMetrics.runTransition(to: run.status.rawValue, createdAt: run.created_at)
         hub.publish(runID: run.id, RunEvent(name: name, encoding: run))
     }
 

@@ -42,7 +42,9 @@ enum EventStreamResponse {
                     }
                 }
             }
+            AppMetrics.streamsOpen.increment()
             defer {
+                AppMetrics.streamsOpen.decrement()
                 forwarder.cancel()
                 ticker.cancel()
                 continuation.finish()

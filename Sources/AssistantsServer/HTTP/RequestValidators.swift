@@ -70,9 +70,11 @@ extension JSONRequest {
         }
     }
 
+    /// An array of strings; `null` is refused (no such array in the spec is nullable).
     @discardableResult
     func stringArray(_ key: String, maxItems: Int) throws -> Field<[String]> {
-        try array(key, maxItems: maxItems).map { items in
+        if case .null = raw(key) { throw typeError(key, expected: "an array", got: .null) }
+        return try array(key, maxItems: maxItems).map { items in
             try items.enumerated().map { index, item in
                 guard case .string(let text) = item else { throw typeError("\(key)[\(index)]", expected: "a string", got: item) }
                 return text

@@ -93,6 +93,7 @@ struct RunsController {
         let runID = stored.object.id
         let events = stream ? hub.subscribe(runID: runID) : nil
         hub.publish(runID: runID, RunEvent(name: "thread.run.created", data: stored.body))
+        AppMetrics.runTransition(to: "queued")
         hub.publish(runID: runID, RunEvent(name: "thread.run.queued", data: stored.body))
         engine.schedule(runID: runID, project: project, snapshot: stored)
         if let events {
@@ -147,6 +148,7 @@ struct RunsController {
             try await session.update(run)
             return run
         }
+        AppMetrics.runTransition(to: "cancelling")
         hub.publish(runID: run.id, RunEvent(name: "thread.run.cancelling", encoding: run))
         try await engine.cancel(runID: run.id, project: context.project)
         return try .json(encoding: run)
@@ -182,6 +184,7 @@ struct RunsController {
             return (Stored(run, body: try await session.update(run)), step)
         }
         hub.publish(runID: runID, RunEvent(name: "thread.run.step.completed", encoding: step))
+        AppMetrics.runTransition(to: "queued")
         hub.publish(runID: runID, RunEvent(name: "thread.run.queued", data: stored.body))
         engine.schedule(runID: runID, project: context.project, snapshot: stored)
         if let events {

@@ -32,6 +32,7 @@ public final class IngestionService: Service, Sendable {
     }
 
     public func enqueue(project: String, vectorStoreID: String, fileID: String) {
+        AppMetrics.ingestionBacklog.increment()
         continuation.yield(Job(project: project, vectorStoreID: vectorStoreID, fileID: fileID))
     }
 
@@ -68,6 +69,12 @@ public final class IngestionService: Service, Sendable {
     }
 
     func ingest(_ job: Job) async {
+        let started = ContinuousClock.now
+        var outcome = "completed"
+        defer {
+            AppMetrics.ingestionBacklog.decrement()
+            AppMetrics.ingestion(outcome: outcome, duration: .now - started)
+        }
         let rowID = VectorStoreFile.rowID(vectorStoreID: job.vectorStoreID, fileID: job.fileID)
         do {
             guard let entry = try await store.read(project: job.project, { try await $0.get(VectorStoreFile.self, id: rowID) }),
@@ -99,6 +106,7 @@ public final class IngestionService: Service, Sendable {
                 try await session.update(current)
             }
         } catch {
+            outcome = "failed"
             let lastError: LastError
             if let extraction = error as? ExtractionError {
                 lastError = LastError(code: extraction.code, message: extraction.message)

@@ -60,7 +60,9 @@ final class GroupCommit: Sendable {
             for job in group {
                 outcomes.append(.success(try await job.body(database)))
             }
+            let committing = ContinuousClock.now
             try await committer.raw("COMMIT").run()
+            AppMetrics.groupCommit(size: group.count, commit: .now - committing)
         } catch {
             try? await database.raw("ROLLBACK").run()
             // Each on its own, so one failure stays its own.
