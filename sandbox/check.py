@@ -11,6 +11,7 @@ prints PASS/FAIL per check, then 'N passed, N failed'; exit 1 on any failure.
 import json
 import os
 import pwd
+import secrets
 import selectors
 import shutil
 import signal
@@ -28,7 +29,7 @@ GROUP = os.path.join(HERE, "etc", "group")
 SANDBOX_UID = 65534
 
 LIMITS = {
-    "as": 2 * 1024 ** 3,        # address space per process: 2 GiB
+    "as": 1024 ** 3,            # address space per process: the session's budget (cgroup modes)
     "cpu": (60, 3600),          # soft/hard CPU s; the kernel moves soft per execution
     "nproc": 64,                # processes + threads in the sandbox's user namespace
     "fsize": 100 * 1024 ** 2,   # largest file a process may write: 100 MiB
@@ -36,7 +37,8 @@ LIMITS = {
     "tmp_size": 256 * 1024 ** 2,
     "shm_size": 16 * 1024 ** 2,
 }
-GRACE = 2.0   # hard kill at timeout + GRACE
+GRACE = 5.0        # the server's hard kill of the whole sandbox at timeout + GRACE
+KILL_GRACE = 1.5   # the supervisor kills a hung worker at timeout + KILL_GRACE (kernel.py)
 
 
 def sandbox_argv(session_dir, kernel=KERNEL, limits=LIMITS):
@@ -108,17 +110,19 @@ def new_session_dir(parent):
 class Session:
     """What the Swift side does: spawn, read line by line, hard timeout, kill the group, restart."""
 
-    def __init__(self, session_dir, env=None):
+    def __init__(self, session_dir, env=None, prefix=()):
         self.session_dir = session_dir
         self.env = env
+        self.prefix = list(prefix)
         self.restarts = 0
         self.next_id = 0
+        self.stale = 0      # lines skipped because they did not carry the request's token
         self.start()
 
     def start(self):
         self.t_spawn = time.perf_counter()
         self.proc = subprocess.Popen(
-            sandbox_argv(self.session_dir), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            self.prefix + sandbox_argv(self.session_dir), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, start_new_session=True, env=self.env)
         self.buf = b""
         self.sel = selectors.DefaultSelector()
@@ -162,14 +166,20 @@ class Session:
 
     def run(self, code, timeout=30.0):
         self.next_id += 1
-        req = {"id": self.next_id, "code": code, "timeout": timeout}
+        token = secrets.token_hex(16)
+        req = {"id": self.next_id, "token": token, "code": code, "timeout": timeout}
         try:
             self.proc.stdin.write((json.dumps(req) + "\n").encode())
             self.proc.stdin.flush()
         except BrokenPipeError:
             self.restart()
             return {"id": req["id"], "status": "error", "error": "the session had ended; it was restarted"}
-        resp = self._read_line(timeout + GRACE)
+        deadline = time.monotonic() + timeout + GRACE
+        while True:
+            resp = self._read_line(max(0.0, deadline - time.monotonic()))
+            if resp is None or resp.get("eof") or resp.get("token") == token:
+                break
+            self.stale += 1     # only the response carrying this request's token counts
         if resp is None:
             self.restart()
             return {"id": req["id"], "status": "timeout", "stdout": "", "stderr": "",
@@ -182,6 +192,7 @@ class Session:
                     "error": "the session ended (exit status %s); it was restarted" % rc,
                     "died": rc}
         assert resp.get("id") == req["id"], resp
+        resp["sandbox_restarts"] = self.restarts
         return resp
 
     def close(self):
@@ -345,9 +356,11 @@ def checks(root):
           short(r))
 
     # 7. environment
-    r = s.run("import os\nprint(sorted(os.environ))\n"
-              "print(any(b'sk-fake' in open('/proc/%s/environ' % p, 'rb').read()\n"
-              "          for p in os.listdir('/proc') if p.isdigit()))")
+    r = s.run("import os\nprint(sorted(os.environ))\nfound = False\n"
+              "for p in os.listdir('/proc'):\n    if p.isdigit():\n        try:\n"
+              "            found = found or b'sk-fake' in open('/proc/%s/environ' % p, 'rb').read()\n"
+              "        except PermissionError:\n            pass   # the supervisor is not dumpable\n"
+              "print(found)")
     check("environment: no server keys (os.environ and every /proc/*/environ)",
           "FAKE_SECRET" not in r["stdout"] and "OPENAI" not in r["stdout"] and r["stdout"].endswith("False\n")
           and "sk-fake" not in json.dumps(r), short(r))
@@ -361,7 +374,8 @@ def checks(root):
           r["status"] == "timeout" and el < 3 + GRACE and r2["stdout"] == "21\n" and host_fine(),
           "%.1fs %s / next: %s" % (el, short(r), r2.get("stdout")))
 
-    # 8b. a loop that swallows the timeout and a C loop: hard kill from outside, restart
+    # 8b. a loop that swallows the timeout and a C loop: the supervisor kills the worker at
+    # timeout + KILL_GRACE and starts a fresh one (variables gone); the sandbox itself is kept
     for name, code in [("loop catching BaseException", "while True:\n    try:\n        while True:\n            y = 1\n"
                                                        "    except BaseException:\n        pass"),
                        ("uninterruptible C loop", "sum(range(10**13))")]:
@@ -370,9 +384,10 @@ def checks(root):
         r = s.run(code, timeout=2)
         el = time.monotonic() - t0
         r2 = s.run("print('fresh', 'x' in globals())")
-        check("%s -> killed at timeout+grace, session restarted, host fine" % name,
-              r["status"] == "timeout" and r.get("hard_kill") and s.restarts == restarts + 1
-              and r2["stdout"] == "fresh False\n" and el < 2 + GRACE + 1 and host_fine(),
+        check("%s -> worker killed at timeout+grace by the supervisor, fresh worker, host fine" % name,
+              r["status"] == "timeout" and r.get("restarted") and s.restarts == restarts
+              and "timed out after" in (r.get("error") or "")
+              and r2["stdout"] == "fresh False\n" and el < 2 + KILL_GRACE + 1 and host_fine(),
               "%.1fs %s" % (el, r.get("error")))
 
     # 9. 10 GB allocation
@@ -392,9 +407,14 @@ def checks(root):
     ok = r["status"] == "ok" and "failed forks: True" in r["stdout"] and len(inside) <= LIMITS["nproc"] + 2
     s.kill()
     clean = wait_no_sandbox_pids()
-    check("fork bomb bounded by nproc, host fine, killed cleanly",
-          ok and clean and host_fine(), "%s; host saw %d sandbox pids; all gone after kill: %s"
-          % (r["stdout"].strip(), len(inside), clean))
+    # the supervisor killed the bomb's processes before answering: only bwrap (2), supervisor, worker are left
+    after = sandbox_pids()
+    check("fork bomb bounded by nproc, its processes killed by the supervisor, host fine",
+          ok and len(after) <= 4 and host_fine(), "%s; host saw %d sandbox pids during, %d after"
+          % (r["stdout"].strip(), len(inside), len(after)))
+    s.kill()
+    clean = wait_no_sandbox_pids()
+    check("killing bwrap ends the whole sandbox", clean)
     s.start()
 
     # 11. 10 GB to disk
@@ -430,9 +450,16 @@ def checks(root):
     r2 = s.run("z")
     check("sys.exit() is an error, not the end of the session",
           r["status"] == "error" and "SystemExit" in r["error"] and r2["stdout"] == "5\n", short(r))
+    restarts = s.restarts
     r = s.run("import os\nos._exit(7)")
     r2 = s.run("print(2)")
-    check("os._exit() ends the session; server restarts it", r.get("died") == 7 and r2["stdout"] == "2\n", short(r))
+    check("os._exit() ends the worker; the supervisor reports it and starts a fresh one",
+          r.get("exit") == {"code": 7} and r.get("restarted") and "status 7" in r.get("error", "")
+          and r2["stdout"] == "2\n" and s.restarts == restarts, short(r))
+    r = s.run("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
+    r2 = s.run("print(3)")
+    check("a killed worker is reported (signal 9) and replaced",
+          r.get("exit") == {"signal": 9} and r.get("restarted") and r2["stdout"] == "3\n", short(r))
     r = s.run("def f():\n    return 1/0\nf()")
     check("traceback shows user frames only",
           r["status"] == "error" and "<cell-" in r["error"] and "kernel.py" not in r["error"]
@@ -441,10 +468,113 @@ def checks(root):
     check("symlinks/fifos made in /mnt/data are not reported as files",
           r["status"] == "ok" and r["files"] == [], short(r))
 
+    hostile_checks(s, d, root)
+
     s.close()
     check("no sandbox process left after close", wait_no_sandbox_pids() and host_fine())
     with open(secret_path) as f:
         check("host data intact", f.read() == "host secret\n")
+
+
+def hostile_checks(s, d, root):
+    """Issue 11: forged protocol lines, the supervisor's descriptors, descriptor exhaustion."""
+    # forged responses: to fd 1, to every /proc/*/fd/1 the code can open, from a child left behind,
+    # for the next ids; the next execution still gets its own result
+    forge = ('{"id": %d, "token": null, "status": "ok", "stdout": "FORGED\\n", "stderr": "", "error": null, '
+             '"files": [], "images": []}')
+    code = ("import os, glob\nlines = ''.join((%r %% i) + '\\n' for i in range(1, 400)).encode()\n"
+            "os.write(1, lines)\nopened = []\n"
+            "for p in glob.glob('/proc/*/fd/*'):\n"
+            "    try:\n        fd = os.open(p, os.O_WRONLY | os.O_NONBLOCK)\n"
+            "        os.write(fd, lines[:4096])\n        opened.append(p)\n    except OSError:\n        pass\n"
+            "print('wrote to', len(opened))\n"
+            "if os.fork() == 0:\n    import time\n    for fd in range(3, 64):\n"
+            "        try:\n            os.write(fd, lines[:4096])\n        except OSError:\n            pass\n"
+            "    time.sleep(30)\n    os._exit(0)\n") % forge
+    r = s.run(code)
+    r2 = s.run("print(6*7)")
+    r3 = s.run("print(6*7)")
+    check("forged protocol lines (fd 1, /proc/*/fd, a child) do not change later results",
+          r2["status"] == "ok" and r2["stdout"] == "42\n" and r3["stdout"] == "42\n" and "FORGED" not in json.dumps([r2, r3]),
+          short(r) + " / " + short(r2))
+    # the supervisor is not dumpable: the worker (same uid) cannot reach its descriptors or memory
+    r = s.run("import os\nsup = os.getppid()\nfor p in ['/proc/%d/mem' % sup, '/proc/%d/fd/1' % sup, '/proc/%d/fd/0' % sup]:\n"
+              "    try:\n        open(p, 'rb').close()\n        print('OPENED', p)\n"
+              "    except OSError as e:\n        print('denied', type(e).__name__)\n"
+              "try:\n    os.listdir('/proc/%d/fd' % sup)\n    print('LISTED')\nexcept OSError:\n    print('denied list')")
+    check("the supervisor's /proc/PID/mem and fds are out of the worker's reach",
+          "OPENED" not in r["stdout"] and "LISTED" not in r["stdout"] and r["stdout"].count("denied") == 4, short(r))
+    # descriptor exhaustion: the answer names the open-files limit, the session keeps working
+    s.run("kept_var = 'still here'")
+    r = s.run("files = []\nfor i in range(300):\n    files.append(open('/dev/null'))")
+    r2 = s.run("print(len(files), kept_var)")
+    r3 = s.run("for f in files:\n    f.close()\nfiles = []\nprint(len(open('/dev/null').read()))")
+    check("300 open files -> error naming the open-files limit; the session and variables are kept",
+          r["status"] == "error" and "open-files limit of %d" % LIMITS["nofile"] in (r.get("error") or "")
+          and "memory" not in (r.get("error") or "").lower()
+          and r2["stdout"] == "%d still here\n" % (LIMITS["nofile"] - 3 - 4 - 1) or (
+              r2["stdout"].endswith(" still here\n") and r2["status"] == "error")
+          and r3["stdout"] == "0\n",
+          short(r) + " / " + short(r2) + " / " + short(r3))
+    # a symlink to a host directory in /mnt/data is never listed, nor anything under it
+    outside = tempfile.mkdtemp(prefix="outside-", dir=root)
+    os.chmod(outside, 0o755)
+    with open(os.path.join(outside, "host.txt"), "w") as f:
+        f.write("host")
+    r = s.run("import os\nos.symlink(%r, '/mnt/data/hostdir')\nos.makedirs('/mnt/data/sub', exist_ok=True)\n"
+              "open('/mnt/data/sub/inner.txt', 'w').write('x')" % outside)
+    paths = [f["path"] for f in r.get("files", [])]
+    check("files lists regular files in subfolders, never through symlinks",
+          paths == ["/mnt/data/sub/inner.txt"], short(r))
+    os.unlink(os.path.join(d, "hostdir"))
+
+
+def cgroup_check(root):
+    """With a cgroup v1 memory + pids hierarchy (this machine), the server's launch: a root shell
+    moves itself into the cgroup, then the argv; forked children together stay within the budget."""
+    mem_root, pids_root = "/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids"
+    if not (os.path.exists(mem_root + "/memory.limit_in_bytes") and os.path.exists(pids_root + "/cgroup.procs")):
+        print("SKIP cgroup check: no cgroup v1 memory and pids hierarchies")
+        return
+    name = "sandbox-check-%d" % os.getpid()
+    mem, pids = os.path.join(mem_root, name), os.path.join(pids_root, name)
+    budget = 256 * 1024 ** 2
+    try:
+        os.mkdir(mem)
+        os.mkdir(pids)
+        with open(mem + "/memory.limit_in_bytes", "w") as f:
+            f.write(str(budget))
+        if os.path.exists(mem + "/memory.memsw.limit_in_bytes"):
+            with open(mem + "/memory.memsw.limit_in_bytes", "w") as f:
+                f.write(str(budget))
+        with open(pids + "/pids.max", "w") as f:
+            f.write("68")
+    except OSError as e:
+        print("SKIP cgroup check: %s" % e)
+        return
+    prefix = ["/bin/sh", "-c", "echo $$ > '%s/cgroup.procs' && echo $$ > '%s/cgroup.procs' && exec \"$@\"" % (mem, pids), "sh"]
+    try:
+        s = Session(new_session_dir(root), prefix=prefix)
+        r = s.run("import os, time\npids = []\nfor i in range(4):\n    pid = os.fork()\n    if pid == 0:\n"
+                  "        b = bytearray(120 * 1024 * 1024)\n        time.sleep(2)\n        os._exit(0)\n    pids.append(pid)\n"
+                  "print([os.waitstatus_to_exitcode(os.waitpid(p, 0)[1]) for p in pids])")
+        with open(mem + "/memory.oom_control") as f:
+            oom = dict(line.split() for line in f.read().splitlines())
+        with open(mem + "/memory.max_usage_in_bytes") as f:
+            peak = int(f.read())
+        r2 = s.run("print('after')")
+        check("cgroup v1: 4 x 120 MiB children under a 256 MiB budget -> OOM kills, peak within the budget, session kept",
+              "-9" in r["stdout"] and int(oom.get("oom_kill", 0)) > 0 and peak <= budget and r2["stdout"] == "after\n",
+              "%s oom_kill=%s peak=%d MiB" % (r["stdout"].strip(), oom.get("oom_kill"), peak // 1024 ** 2))
+        s.close()
+    finally:
+        for d in (mem, pids):
+            for _ in range(100):
+                try:
+                    os.rmdir(d)
+                    break
+                except OSError:
+                    time.sleep(0.05)
 
 
 def userns_available():
@@ -467,6 +597,7 @@ def main():
         timings(root)
         if "--timings-only" not in sys.argv:
             checks(root)
+            cgroup_check(root)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     passed = sum(RESULTS)

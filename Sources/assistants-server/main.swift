@@ -97,6 +97,14 @@ struct Serve: AsyncParsableCommand {
             guard let value = Int(text), value > 0 else { throw ValidationError("invalid ASSISTANTS_CODE_MAX_SESSIONS '\(text)'") }
             configuration.codeInterpreter.maxSessions = value
         }
+        if let text = setting(nil, "ASSISTANTS_CODE_MEMORY_MB") {
+            guard let value = Int(text), value >= 64, value <= 1 << 24 else { throw ValidationError("invalid ASSISTANTS_CODE_MEMORY_MB '\(text)' (MiB, at least 64)") }
+            configuration.codeInterpreter.limits.memory = value * 1024 * 1024
+        }
+        if let text = setting(nil, "ASSISTANTS_CODE_DISK_MB") {
+            guard let value = Int(text), value > 0, value <= 1 << 24 else { throw ValidationError("invalid ASSISTANTS_CODE_DISK_MB '\(text)' (MiB)") }
+            configuration.codeInterpreter.limits.diskQuota = value * 1024 * 1024
+        }
 
         for (name, keyPath, minimum) in [("ASSISTANTS_IDLE_TIMEOUT_SECONDS", \ConnectionLimits.idleTimeoutSeconds, 1),
                                          ("ASSISTANTS_SLOW_REQUEST_SECONDS", \ConnectionLimits.slowRequestSeconds, 1)] {

@@ -27,10 +27,20 @@ public final class CodeInterpreterService: Service, Sendable {
         var reason = Sandbox.probe()
         var sandbox: Sandbox?
         if reason == nil {
+            let cgroups = SandboxCgroups.detect()
+            let limits = settings.limits.enforcing(cgroups.mode)
             do {
-                sandbox = try Sandbox(dataDirectory: dataDirectory, limits: settings.limits)
+                sandbox = try Sandbox(dataDirectory: dataDirectory, limits: limits, cgroups: cgroups)
             } catch {
+                cgroups.removeParents()
                 reason = "the sandbox folder could not be prepared: \(error)"
+            }
+            let mib = { (bytes: Int) in "\(bytes / (1024 * 1024)) MiB" }
+            switch cgroups.mode {
+            case .cgroupV1, .cgroupV2:
+                logger.info("code_interpreter memory limits: \(cgroups.mode.rawValue), \(mib(limits.memory)) per session across all its processes (no swap), at most \(limits.cgroupTasks) tasks; \(mib(limits.addressSpace)) address space per process; /mnt/data quota \(mib(limits.diskQuota)); cgroups under \(cgroups.parents.joined(separator: ", "))")
+            case .rlimit:
+                logger.warning("code_interpreter memory limits: \(cgroups.mode.rawValue) (\(cgroups.unavailableReason ?? "no cgroup")): \(mib(limits.addressSpace)) address space per process x \(limits.processes - Sandbox.Limits.fixedTasks) user processes/threads (RLIMIT_NPROC \(limits.processes)) within \(mib(limits.memory)) per session; /tmp and /dev/shm tmpfs and kernel memory are not bounded by it; /mnt/data quota \(mib(limits.diskQuota))")
             }
         }
         self.sandbox = sandbox
@@ -46,10 +56,17 @@ public final class CodeInterpreterService: Service, Sendable {
             throw APIError.notImplemented("code_interpreter is unavailable on this server: \(unavailableReason ?? "no sandbox").")
         }
         if let existing = sessions.withLockedValue({ $0[key] }) { return existing }
-        let directory = sandbox.sessionsPath + "/" + key.map { $0.isLetter || $0.isNumber || $0 == "_" ? String($0) : "_" }.joined()
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        chown(directory, uid_t(Sandbox.uid), gid_t(Sandbox.uid))
-        chmod(directory, 0o700)
+        let directory = sandbox.sessionsPath + "/" + key.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") ? String($0) : "_" }.joined()
+        try await SandboxFolder.offload {
+            // The session folder is made by the server (root) under its own 0711 folder; the
+            // sandbox only ever sees it from inside, as /mnt/data (a mount point it cannot replace).
+            if mkdir(directory, 0o700) != 0 && errno != EEXIST {
+                throw SandboxFolderError("cannot make the session folder (errno \(errno))")
+            }
+            let folder = try SandboxFolder(path: directory)
+            fchown(folder.descriptor, uid_t(Sandbox.uid), gid_t(Sandbox.uid))
+            fchmod(folder.descriptor, 0o700)
+        }
         let (session, evicted) = sessions.withLockedValue { table -> (CodeSession, CodeSession?) in
             if let existing = table[key] { return (existing, nil) }
             var evicted: CodeSession?
@@ -74,6 +91,9 @@ public final class CodeInterpreterService: Service, Sendable {
         }
         for session in sessions.withLockedValue({ table in defer { table = [:] }; return Array(table.values) }) {
             await session.stop()
+        }
+        if let cgroups = sandbox?.cgroups {
+            try? await SandboxFolder.offload { cgroups.removeParents() }
         }
     }
 

@@ -2,20 +2,33 @@ import Foundation
 import NIOCore
 import NIOConcurrencyHelpers
 
-/// What the kernel answers for one execution.
+/// What the kernel answers for one execution. Everything in it comes from inside the sandbox
+/// and is treated as hostile: only the answer carrying the request's token counts, and paths in
+/// `files` are only ever used as name chains under the session folder (`SandboxFolder`).
 struct KernelResult: Decodable, Sendable {
+    /// One file the execution created or changed.
     struct OutputFile: Decodable, Sendable {
         var path: String
         var size: Int?
     }
 
+    /// How the kernel's worker ended, when it did.
+    struct Exit: Decodable, Sendable {
+        var signal: Int?
+        var code: Int?
+    }
+
     var id: Int?
+    var token: String?
     var status: String
     var stdout: String?
     var stderr: String?
     var error: String?
     var files: [OutputFile]?
     var images: [String]?
+    /// The kernel's worker died or was killed during this execution and a fresh one replaces it.
+    var restarted: Bool?
+    var exit: Exit?
 }
 
 /// One long-lived sandboxed interpreter: variables persist from one execution to the next.
@@ -27,6 +40,7 @@ actor CodeSession {
     private var process: Process?
     private var input: FileHandle?
     private var lines: AsyncStream<String>?
+    private var cgroup: SandboxCgroup?
     private var nextID = 0
     private var busy = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
@@ -37,6 +51,18 @@ actor CodeSession {
         self.sandbox = sandbox
     }
 
+    /// 32 hex digits from the system's random generator: the token of one request.
+    static func makeToken() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<2).map { _ in
+            let value = generator.next() as UInt64
+            let hex = String(value, radix: 16)
+            return String(repeating: "0", count: 16 - hex.count) + hex
+        }.joined()
+    }
+
+    var memoryMiB: Int { sandbox.limits.memory / (1024 * 1024) }
+
     /// Runs `code`; a timeout or a dead sandbox is reported in the result, not thrown.
     func execute(_ code: String) async throws -> KernelResult {
         await acquire()
@@ -44,11 +70,14 @@ actor CodeSession {
         lastUsed.withLockedValue { $0 = .now }
         if process?.isRunning != true { try await start() }
         nextID += 1
-        let request: JSONValue = ["id": .int(nextID), "code": .string(code),
+        let token = Self.makeToken()
+        let oomBefore = await oomKills()
+        let request: JSONValue = ["id": .int(nextID), "token": .string(token), "code": .string(code),
                                   "timeout": .int(Int(sandbox.limits.timeout.components.seconds))]
         input?.write(Data((request.jsonString + "\n").utf8))
         let timedOut = NIOLockedValueBox(false)
-        let deadline = sandbox.limits.timeout + .seconds(2)
+        // The kernel's supervisor stops a hung worker itself at timeout + 1.5 s; this is for a hung sandbox.
+        let deadline = sandbox.limits.timeout + .seconds(5)
         let watchdog = Task { [weak self] in
             try await Task.sleep(for: deadline)
             timedOut.withLockedValue { $0 = true }
@@ -56,46 +85,69 @@ actor CodeSession {
         }
         defer { watchdog.cancel() }
         while let line = await nextLine() {
-            // Only the kernel's answer to this request counts; anything else on the channel is ignored.
-            guard let result = try? JSONCoding.decode(KernelResult.self, from: line), result.id == nextID else { continue }
-            return try enforceQuota(result)
+            // Only the answer carrying this request's token counts: stale or forged lines are dropped.
+            guard let result = try? JSONCoding.decode(KernelResult.self, from: line),
+                  result.token == token, result.id == nextID else { continue }
+            let kills = await oomKills() - oomBefore
+            let checked = explainMemory(result, oomKills: kills)
+            return try await enforceQuota(checked)
         }
+        let oomKilled = await oomKills() > oomBefore
         stop()
         let seconds = sandbox.limits.timeout.components.seconds
-        let message = timedOut.withLockedValue { $0 }
-            ? "Execution timed out after \(seconds) s and was stopped; the session was restarted, so its variables are gone."
-            : "The Python session ended unexpectedly (it may have run out of memory); it was restarted, so its variables are gone."
-        return KernelResult(id: nextID, status: "timeout", stdout: nil, stderr: nil, error: message, files: nil, images: nil)
+        let message: String
+        if timedOut.withLockedValue({ $0 }) {
+            message = "Execution timed out after \(seconds) s and was stopped; the session was restarted, so its variables are gone."
+        } else if oomKilled {
+            message = "The Python session exceeded its memory limit of \(memoryMiB) MiB and was stopped; it was restarted, so its variables are gone."
+        } else {
+            message = "The Python session ended unexpectedly; it was restarted, so its variables are gone."
+        }
+        return KernelResult(id: nextID, token: token, status: timedOut.withLockedValue({ $0 }) ? "timeout" : "error",
+                            stdout: nil, stderr: nil, error: message, files: nil, images: nil, restarted: true, exit: nil)
     }
 
-    /// The most the session folder may hold; past it, the execution's files are removed.
-    static let quotaBytes = 1024 * 1024 * 1024
+    /// The OOM kills of the sandbox's cgroup so far (0 without one).
+    private func oomKills() async -> Int {
+        guard let cgroup else { return 0 }
+        return (try? await SandboxFolder.offload { cgroup.oomKills() }) ?? 0
+    }
+
+    /// Names the memory limit when the cgroup killed a process of this execution.
+    private func explainMemory(_ result: KernelResult, oomKills: Int) -> KernelResult {
+        guard oomKills > 0 else { return result }
+        var explained = result
+        explained.status = "error"
+        if result.restarted == true {
+            explained.error = "The Python session exceeded its memory limit of \(memoryMiB) MiB and was stopped; it was restarted, so its variables are gone."
+        } else {
+            explained.error = (result.error.map { $0 + "\n" } ?? "")
+                + "The Python session exceeded its memory limit of \(memoryMiB) MiB: \(oomKills) of its processes were stopped."
+        }
+        return explained
+    }
 
     /// Keeps /mnt/data within its quota: an execution that overfills it loses the files it wrote.
-    private func enforceQuota(_ result: KernelResult) throws -> KernelResult {
-        let used = Self.size(of: directory)
-        guard used > Self.quotaBytes else { return result }
-        for file in result.files ?? [] where file.path.hasPrefix("/mnt/data/") {
-            let name = String(file.path.dropFirst("/mnt/data/".count))
-            if !name.contains("..") { unlink(directory + "/" + name) }
+    /// The walk and the removals go through `SandboxFolder` (descriptors, no links followed), and
+    /// the reported paths are only name chains inside the folder, so nothing outside can be touched.
+    func enforceQuota(_ result: KernelResult) async throws -> KernelResult {
+        let quota = sandbox.limits.diskQuota
+        let directory = directory
+        let written = (result.files ?? []).compactMap { SandboxFolder.components(ofSandboxPath: $0.path) }
+        let over = try await SandboxFolder.offload { () -> Bool in
+            let folder = try SandboxFolder(path: directory)
+            if let used = folder.usage(), used <= quota { return false }
+            for name in written { folder.removeFile(name) }
+            return true
         }
+        guard over else { return result }
         var trimmed = result
         trimmed.status = "error"
         trimmed.files = []
         trimmed.images = []
         trimmed.error = (result.error.map { $0 + "\n" } ?? "")
-            + "The files in /mnt/data exceeded the session's \(Self.quotaBytes / (1024 * 1024)) MiB quota; the files this execution wrote were removed."
+            + "The files in /mnt/data exceeded the session's \(quota / (1024 * 1024)) MiB quota; the files this execution wrote were removed."
         return trimmed
-    }
-
-    static func size(of directory: String) -> Int {
-        guard let walker = FileManager.default.enumerator(atPath: directory) else { return 0 }
-        var total = 0
-        while let name = walker.nextObject() as? String {
-            var info = stat()
-            if lstat(directory + "/" + name, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG { total += Int(info.st_size) }
-        }
-        return total
     }
 
     private func nextLine() async -> String? {
@@ -105,9 +157,19 @@ actor CodeSession {
     }
 
     private func start() async throws {
+        if let cgroup {
+            self.cgroup = nil
+            Self.remove(cgroup)
+        }
+        let limits = sandbox.limits
+        let cgroup = try await SandboxFolder.offload { [sandbox] in
+            try sandbox.cgroups?.create(memoryBytes: limits.memory, pidsMax: limits.cgroupTasks)
+        }
+        self.cgroup = cgroup
+        let launch = sandbox.launch(sessionDirectory: directory, cgroup: cgroup)
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = sandbox.arguments(sessionDirectory: directory)
+        process.executableURL = URL(fileURLWithPath: launch.executable)
+        process.arguments = launch.arguments
         process.environment = [:]
         let stdin = Pipe()
         let stdout = Pipe()
@@ -142,7 +204,7 @@ actor CodeSession {
         throw APIError.server("The code sandbox did not start.")
     }
 
-    /// Kills the sandbox (bwrap's --die-with-parent takes everything inside with it).
+    /// Kills the sandbox (bwrap's --die-with-parent takes everything inside with it) and removes its cgroup.
     func stop() {
         if let process, process.isRunning {
             kill(process.processIdentifier, SIGKILL)
@@ -151,6 +213,15 @@ actor CodeSession {
         process = nil
         input = nil
         lines = nil
+        if let cgroup {
+            self.cgroup = nil
+            Self.remove(cgroup)
+        }
+    }
+
+    /// Removes a stopped sandbox's cgroup in the background (it waits for the tasks to be gone).
+    private static func remove(_ cgroup: SandboxCgroup) {
+        Task.detached { try? await SandboxFolder.offload { cgroup.remove() } }
     }
 
     private func acquire() async {

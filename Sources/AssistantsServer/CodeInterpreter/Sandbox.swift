@@ -6,7 +6,12 @@ import Foundation
 public struct Sandbox: Sendable {
     /// Limits of one sandbox.
     public struct Limits: Sendable {
-        public var addressSpace = 2 * 1024 * 1024 * 1024
+        /// The memory budget of one session, across all its processes (`ASSISTANTS_CODE_MEMORY_MB`).
+        public var memory = 1024 * 1024 * 1024
+        /// The most /mnt/data may hold (`ASSISTANTS_CODE_DISK_MB`); past it an execution's files are removed.
+        public var diskQuota = 1024 * 1024 * 1024
+        /// RLIMIT_AS of each process (see `enforcing(_:)`).
+        public var addressSpace = 1024 * 1024 * 1024
         public var cpuSoft = 60
         public var cpuHard = 3600
         public var processes = 64
@@ -18,6 +23,35 @@ public struct Sandbox: Sendable {
         public var timeout: Duration = .seconds(30)
 
         public init() {}
+
+        /// The least RLIMIT_AS with which python3 + numpy + matplotlib import and plot (VmPeak
+        /// measured at 255 MiB on Debian 12's packages).
+        public static let minimumAddressSpace = 320 * 1024 * 1024
+        /// Tasks of the sandbox that are not user code: bwrap's init and the kernel's supervisor.
+        static let fixedTasks = 2
+
+        /// The per-process limits for a memory mode. With a cgroup the cgroup holds the whole
+        /// budget and RLIMIT_AS (the budget, at least the minimum) only turns one huge allocation
+        /// into a MemoryError. In the rlimit fallback RLIMIT_AS x the user-code tasks RLIMIT_NPROC
+        /// allows stays within the budget (bwrap's init and the supervisor run fixed code).
+        public func enforcing(_ mode: SandboxMemoryMode) -> Limits {
+            var limits = self
+            switch mode {
+            case .cgroupV1, .cgroupV2:
+                limits.addressSpace = max(memory, Self.minimumAddressSpace)
+            case .rlimit:
+                // Half the budget each: the worker and one more process or thread (numpy work
+                // needs room beyond the ~255 MiB its imports take; a third left only ~80 MiB).
+                let perProcess = max(Self.minimumAddressSpace, memory / 2)
+                let userTasks = max(1, memory / perProcess)
+                limits.addressSpace = perProcess
+                limits.processes = Self.fixedTasks + userTasks
+            }
+            return limits
+        }
+
+        /// The pids.max of a sandbox's cgroup: RLIMIT_NPROC plus bwrap's own processes.
+        var cgroupTasks: Int { processes + 4 }
     }
 
     public static let uid = 65534
@@ -25,6 +59,8 @@ public struct Sandbox: Sendable {
     /// Where the kernel, passwd/group files and session folders live (under the data dir).
     public let root: String
     public let limits: Limits
+    /// Where sessions get their cgroups; nil: none (the limits are used as given).
+    let cgroups: SandboxCgroups?
 
     var kernelPath: String { root + "/kernel.py" }
     var passwdPath: String { root + "/passwd" }
@@ -34,7 +70,7 @@ public struct Sandbox: Sendable {
     /// Lays out the sandbox folder: the kernel and the one-user passwd/group, readable by uid 65534.
     /// It lives under the data dir, unless uid 65534 cannot reach that (a parent folder without
     /// `o+x`): then in a fresh folder under /tmp.
-    public init(dataDirectory: String, limits: Limits = Limits()) throws {
+    init(dataDirectory: String, limits: Limits = Limits(), cgroups: SandboxCgroups? = nil) throws {
         let manager = FileManager.default
         try manager.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         let absolute = URL(fileURLWithPath: dataDirectory).standardizedFileURL.path
@@ -46,6 +82,7 @@ public struct Sandbox: Sendable {
             root = String(cString: made)
         }
         self.limits = limits
+        self.cgroups = cgroups
         try manager.createDirectory(atPath: sessionsPath, withIntermediateDirectories: true)
         try SandboxKernelSource.text.write(toFile: kernelPath, atomically: true, encoding: .utf8)
         try "nobody:x:65534:65534:sandbox:/mnt/data:/usr/sbin/nologin\n".write(toFile: passwdPath, atomically: true, encoding: .utf8)
@@ -85,6 +122,20 @@ public struct Sandbox: Sendable {
             return "bubblewrap could not be started: \(error)"
         }
         return process.terminationStatus == 0 ? nil : "bubblewrap cannot create user namespaces on this host"
+    }
+
+    /// The program and arguments that start one session: with a cgroup, a root shell first moves
+    /// itself into the cgroup, so everything the sandbox ever runs is inside it before setpriv
+    /// drops to uid 65534 (and then cannot leave it), and execs the command of `arguments`.
+    func launch(sessionDirectory: String, cgroup: SandboxCgroup?) -> (executable: String, arguments: [String]) {
+        guard let cgroup else { return ("/usr/bin/env", arguments(sessionDirectory: sessionDirectory)) }
+        let moves = cgroup.procsFiles.map { "echo $$ > " + Self.shellQuoted($0) }
+        let script = (moves + ["exec \"$@\""]).joined(separator: " && ")
+        return ("/bin/sh", ["-c", script, "sh", "/usr/bin/env"] + arguments(sessionDirectory: sessionDirectory))
+    }
+
+    static func shellQuoted(_ text: String) -> String {
+        "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 
     /// The command of one session (sandbox/bwrap-command.md).

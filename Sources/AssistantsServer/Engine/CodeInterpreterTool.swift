@@ -24,6 +24,7 @@ struct CodeInterpreterTool {
 
     static let maxOutputFile = 100 * 1024 * 1024
     static let maxSavedPerExecution = 200 * 1024 * 1024
+    static let maxSavedFiles = 100
     static let savedPrefix = "[saved /mnt/data/"
 
     let service: CodeInterpreterService
@@ -48,17 +49,21 @@ struct CodeInterpreterTool {
         var outputs: [JSONValue] = []
         let images = Set(result.images ?? [])
         var budget = Self.maxSavedPerExecution
+        var kept = 0
         for file in result.files ?? [] {
             guard (file.size ?? 0) <= budget else {
                 logs += (logs.isEmpty ? "" : "\n") + "[not saved: \(file.path) is over the \(Self.maxSavedPerExecution / (1024 * 1024)) MiB an execution may return]"
                 continue
             }
-            guard let saved = try await keep(file.path, from: session.directory, project: project) else { continue }
+            guard kept < Self.maxSavedFiles,
+                  let (saved, path) = try await keep(file.path, from: session.directory, project: project,
+                                                     maxBytes: min(Self.maxOutputFile, budget)) else { continue }
+            kept += 1
             budget -= saved.bytes
             if images.contains(file.path) || file.path.lowercased().hasSuffix(".png") {
                 outputs.append(["type": "image", "image": ["file_id": .string(saved.id)]])
             }
-            logs += (logs.isEmpty ? "" : "\n") + "\(Self.savedPrefix)\(saved.filename) as \(saved.id)]"
+            logs += (logs.isEmpty ? "" : "\n") + "\(Self.savedPrefix)\(path) as \(saved.id)]"
         }
         return [
             "id": .string(callID),
@@ -67,36 +72,42 @@ struct CodeInterpreterTool {
         ]
     }
 
-    /// Copies the input files into the session folder under their own names (once).
+    /// Copies the input files into the session folder under their own names (once). Each file is
+    /// created exclusively without following links and handed to the sandbox user through its
+    /// descriptor (`SandboxFolder.stage`): code left running in the session can't redirect it.
     private func stage(_ fileIDs: [String], into directory: String, project: String) async throws {
+        var sources: [(name: String, path: String)] = []
         for fileID in fileIDs {
             guard let file = try await store.read(project: project, { try await $0.get(OpenAIFile.self, id: fileID) }),
                   let source = blobs.path(for: fileID) else { continue }
             let name = FilesController.cleanFilename(file.filename)
-            let destination = directory + "/" + (name.hasPrefix(".") ? "_" + name : name)
-            if FileManager.default.fileExists(atPath: destination) { continue }
-            try? FileManager.default.copyItem(atPath: source, toPath: destination)
-            chown(destination, uid_t(Sandbox.uid), gid_t(Sandbox.uid))
-            chmod(destination, 0o644)
+            let staged = name.hasPrefix(".") ? "_" + name : name
+            guard SandboxFolder.isPlainName(staged) else { continue }
+            sources.append((staged, source))
+        }
+        guard !sources.isEmpty else { return }
+        let files = sources
+        try await SandboxFolder.offload {
+            let folder = try SandboxFolder(path: directory)
+            for file in files {
+                _ = try? folder.stage(name: file.name, from: file.path, owner: uid_t(Sandbox.uid))
+            }
         }
     }
 
-    /// Stores a file the code wrote, read without following links (the code controls the folder).
-    private func keep(_ sandboxPath: String, from directory: String, project: String) async throws -> OpenAIFile? {
-        guard sandboxPath.hasPrefix("/mnt/data/") else { return nil }
-        let name = String(sandboxPath.dropFirst("/mnt/data/".count))
-        guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else { return nil }
-        let descriptor = open(directory + "/" + name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
-        guard descriptor >= 0 else { return nil }
-        defer { close(descriptor) }
-        var info = stat()
-        guard fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, Int(info.st_size) <= Self.maxOutputFile else { return nil }
-        let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: false)
-        let data = (try? handle.readToEnd()) ?? Data()
-        let file = OpenAIFile(id: IDPrefix.file.makeID(), bytes: data.count, created_at: unixNow(), filename: name, purpose: "assistants_output")
-        try await blobs.write(ByteBuffer(bytes: data), fileID: file.id)
+    /// Stores a file the code wrote: the reported path must be a plain name directly under /mnt/data,
+    /// and is opened from the session folder's descriptor without following links, as a regular file.
+    private func keep(_ sandboxPath: String, from directory: String, project: String, maxBytes limit: Int) async throws -> (file: OpenAIFile, path: String)? {
+        // Only files at the top of /mnt/data are returned (as before); subfolders are the code's own.
+        guard let components = SandboxFolder.components(ofSandboxPath: sandboxPath), components.count == 1,
+              let name = components.last else { return nil }
+        guard let bytes = try await SandboxFolder.offload({ () -> [UInt8]? in
+            try SandboxFolder(path: directory).readRegularFile(components, maxBytes: limit)
+        }) else { return nil }
+        let file = OpenAIFile(id: IDPrefix.file.makeID(), bytes: bytes.count, created_at: unixNow(), filename: name, purpose: "assistants_output")
+        try await blobs.write(ByteBuffer(bytes: bytes), fileID: file.id)
         try await store.write(project: project) { try await $0.insert(file) }
-        return file
+        return (file, components.joined(separator: "/"))
     }
 
     /// What the model reads back: the logs, and the images made.

@@ -1,0 +1,132 @@
+import Foundation
+import Testing
+@testable import AssistantsServer
+
+/// The descriptor-based handling of a session folder (issue 11): symlinks planted in /mnt/data
+/// and paths reported by the kernel never lead the server (root) outside the folder.
+@Suite struct SandboxFolderTests {
+    /// A session folder and, beside it, an "outside" folder holding a file that must survive.
+    private func layout() throws -> (session: String, outside: String, victim: String) {
+        let base = TestSupport.temporaryDirectory()
+        let session = base + "/session", outside = base + "/outside"
+        try FileManager.default.createDirectory(atPath: session, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        let victim = outside + "/host-secret.txt"
+        try Data(repeating: 0x41, count: 4096).write(to: URL(fileURLWithPath: victim))
+        return (session, outside, victim)
+    }
+
+    @Test func reportedPathsMustBePlainNameChains() {
+        #expect(SandboxFolder.components(ofSandboxPath: "/mnt/data/a.csv") == ["a.csv"])
+        #expect(SandboxFolder.components(ofSandboxPath: "/mnt/data/sub/b.png") == ["sub", "b.png"])
+        for bad in ["/mnt/data/../etc/passwd", "/mnt/data/", "/mnt/data//x", "/mnt/data/./x", "/etc/passwd",
+                    "mnt/data/x", "/mnt/data/a/../../x", "/mnt/data/a\u{0}b", "/mnt/database"] {
+            #expect(SandboxFolder.components(ofSandboxPath: bad) == nil, "\(bad)")
+        }
+    }
+
+    @Test func usageDoesNotFollowASymlinkToAFolderOutside() throws {
+        let (session, outside, _) = try layout()
+        try Data(repeating: 1, count: 100).write(to: URL(fileURLWithPath: session + "/mine.bin"))
+        try FileManager.default.createSymbolicLink(atPath: session + "/link", withDestinationPath: outside)
+        try FileManager.default.createSymbolicLink(atPath: session + "/filelink", withDestinationPath: outside + "/host-secret.txt")
+        let folder = try SandboxFolder(path: session)
+        #expect(folder.usage() == 100)
+    }
+
+    @Test func quotaRemovalThroughASymlinkedFolderLeavesTheHostFile() throws {
+        let (session, outside, victim) = try layout()
+        try FileManager.default.createSymbolicLink(atPath: session + "/link", withDestinationPath: outside)
+        try FileManager.default.createSymbolicLink(atPath: session + "/direct", withDestinationPath: victim)
+        let folder = try SandboxFolder(path: session)
+        // What the attacker's kernel would report: the host file through the planted links.
+        #expect(!folder.removeFile(["link", "host-secret.txt"]))
+        // A symlink itself may go (it is an entry of the folder), never its target.
+        #expect(folder.removeFile(["direct"]))
+        for path in ["/mnt/data/link/host-secret.txt", "/mnt/data/../outside/host-secret.txt"] {
+            if let components = SandboxFolder.components(ofSandboxPath: path) { folder.removeFile(components) }
+        }
+        #expect(FileManager.default.fileExists(atPath: victim))
+        #expect(FileManager.default.fileExists(atPath: outside))
+    }
+
+    @Test func sessionQuotaEnforcementNeverDeletesOutside() async throws {
+        let (session, outside, victim) = try layout()
+        try FileManager.default.createSymbolicLink(atPath: session + "/link", withDestinationPath: outside)
+        try Data(repeating: 2, count: 3 * 1024 * 1024).write(to: URL(fileURLWithPath: session + "/big.bin"))
+        var limits = Sandbox.Limits()
+        limits.diskQuota = 1024 * 1024
+        let sandbox = try Sandbox(dataDirectory: TestSupport.temporaryDirectory(), limits: limits)
+        let result = KernelResult(id: 1, token: "t", status: "ok", stdout: "", stderr: "", error: nil,
+                                  files: [.init(path: "/mnt/data/link/host-secret.txt", size: 4096),
+                                          .init(path: "/mnt/data/../outside/host-secret.txt", size: 4096),
+                                          .init(path: "/mnt/data/big.bin", size: 3 * 1024 * 1024)],
+                                  images: nil, restarted: nil, exit: nil)
+        let trimmed = try await CodeSession(directory: session, sandbox: sandbox).enforceQuota(result)
+        #expect(trimmed.status == "error")
+        #expect(trimmed.error?.contains("1 MiB quota") == true)
+        #expect(!FileManager.default.fileExists(atPath: session + "/big.bin"))
+        #expect(FileManager.default.fileExists(atPath: victim))
+    }
+
+    @Test func readRefusesSymlinksFifosAndOversizedFiles() throws {
+        let (session, _, victim) = try layout()
+        try FileManager.default.createSymbolicLink(atPath: session + "/secret", withDestinationPath: victim)
+        #expect(mkfifo(session + "/fifo", 0o644) == 0)
+        try Data("hello".utf8).write(to: URL(fileURLWithPath: session + "/ok.txt"))
+        let folder = try SandboxFolder(path: session)
+        #expect(folder.readRegularFile(["secret"], maxBytes: 1 << 20) == nil)
+        #expect(folder.readRegularFile(["fifo"], maxBytes: 1 << 20) == nil)   // and does not block
+        #expect(folder.readRegularFile(["ok.txt"], maxBytes: 1 << 20) == Array("hello".utf8))
+        #expect(folder.readRegularFile(["ok.txt"], maxBytes: 4) == nil)
+    }
+
+    @Test func stagingNeverWritesThroughAPlantedSymlink() throws {
+        let (session, _, victim) = try layout()
+        try FileManager.default.createSymbolicLink(atPath: session + "/data.csv", withDestinationPath: victim)
+        let source = TestSupport.temporaryDirectory() + "/upload"
+        try Data("a,b\n1,2\n".utf8).write(to: URL(fileURLWithPath: source))
+        let folder = try SandboxFolder(path: session)
+        #expect(try folder.stage(name: "data.csv", from: source, owner: getuid()) == false)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: victim)).count == 4096)
+        #expect(try folder.stage(name: "fresh.csv", from: source, owner: getuid()) == true)
+        var info = stat()
+        #expect(lstat(session + "/fresh.csv", &info) == 0 && info.st_mode & 0o777 == 0o644)
+        #expect(throws: SandboxFolderError.self) { try folder.stage(name: "../x.csv", from: source, owner: getuid()) }
+    }
+
+    @Test func theSessionFolderItselfMustNotBeASymlink() throws {
+        let (session, outside, _) = try layout()
+        let link = session + "-link"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: outside)
+        #expect(throws: SandboxFolderError.self) { try SandboxFolder(path: link) }
+    }
+
+    @Test func tokensAreFreshAndLong() {
+        let tokens = (0..<100).map { _ in CodeSession.makeToken() }
+        #expect(Set(tokens).count == 100)
+        #expect(tokens.allSatisfy { $0.count == 32 && $0.allSatisfy(\.isHexDigit) })
+    }
+
+    @Test func fallbackLimitsStayWithinTheBudget() {
+        var limits = Sandbox.Limits()
+        limits.memory = 1024 * 1024 * 1024
+        let fallback = limits.enforcing(.rlimit)
+        let userTasks = fallback.processes - Sandbox.Limits.fixedTasks
+        #expect(userTasks >= 1)
+        #expect(fallback.addressSpace >= Sandbox.Limits.minimumAddressSpace)
+        #expect(fallback.addressSpace * userTasks <= limits.memory)
+        let cgroup = limits.enforcing(.cgroupV1)
+        #expect(cgroup.processes == 64 && cgroup.addressSpace == limits.memory)
+    }
+
+    @Test func launchMovesTheSandboxIntoItsCgroupFirst() throws {
+        let sandbox = try Sandbox(dataDirectory: TestSupport.temporaryDirectory())
+        let cgroup = SandboxCgroup(mode: .cgroupV1, directories: ["/sys/fs/cgroup/memory/x/s1", "/sys/fs/cgroup/pids/x/s1"])
+        let launch = sandbox.launch(sessionDirectory: "/tmp/session", cgroup: cgroup)
+        #expect(launch.executable == "/bin/sh")
+        #expect(launch.arguments[1] == "echo $$ > '/sys/fs/cgroup/memory/x/s1/cgroup.procs' && echo $$ > '/sys/fs/cgroup/pids/x/s1/cgroup.procs' && exec \"$@\"")
+        #expect(Array(launch.arguments[2...4]) == ["sh", "/usr/bin/env", "-i"])
+        #expect(sandbox.launch(sessionDirectory: "/tmp/session", cgroup: nil).executable == "/usr/bin/env")
+    }
+}
