@@ -17,6 +17,8 @@ enum Entry {
         // ASSISTANTS_LOG_FORMAT: text (the default) or json, one object a line.
         let format = ProcessInfo.processInfo.environment["ASSISTANTS_LOG_FORMAT"].flatMap { ServerLogHandler.Format(rawValue: $0.lowercased()) } ?? .text
         LoggingSystem.bootstrap { label in ServerLogHandler(label: label, format: format) }
+        // A write to a pipe whose reader died (a sandbox, a child process) fails with EPIPE instead of killing the server.
+        signal(SIGPIPE, SIG_IGN)
         NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         Task {
             await AssistantsServerCommand.main()

@@ -57,7 +57,7 @@ public final class CodeInterpreterService: Service, Sendable {
         }
         if let existing = sessions.withLockedValue({ $0[key] }) { return existing }
         let directory = sandbox.sessionsPath + "/" + key.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") ? String($0) : "_" }.joined()
-        try await SandboxFolder.offload {
+        try await Offload.run {
             // The session folder is made by the server (root) under its own 0711 folder; the
             // sandbox only ever sees it from inside, as /mnt/data (a mount point it cannot replace).
             if mkdir(directory, 0o700) != 0 && errno != EEXIST {
@@ -93,7 +93,7 @@ public final class CodeInterpreterService: Service, Sendable {
             await session.stop()
         }
         if let cgroups = sandbox?.cgroups {
-            try? await SandboxFolder.offload { cgroups.removeParents() }
+            try? await Offload.run { cgroups.removeParents() }
         }
     }
 

@@ -74,7 +74,6 @@ actor CodeSession {
         let oomBefore = await oomKills()
         let request: JSONValue = ["id": .int(nextID), "token": .string(token), "code": .string(code),
                                   "timeout": .int(Int(sandbox.limits.timeout.components.seconds))]
-        input?.write(Data((request.jsonString + "\n").utf8))
         let timedOut = NIOLockedValueBox(false)
         // The kernel's supervisor stops a hung worker itself at timeout + 1.5 s; this is for a hung sandbox.
         let deadline = sandbox.limits.timeout + .seconds(5)
@@ -84,6 +83,10 @@ actor CodeSession {
             await self?.stop()
         }
         defer { watchdog.cancel() }
+        // A descriptor of its own: `stop()` may close the pipe's while the write waits.
+        if let descriptor = input.map({ dup($0.fileDescriptor) }), descriptor >= 0 {
+            try await Self.send(Array((request.jsonString + "\n").utf8), to: descriptor)
+        }
         while let line = await nextLine() {
             // Only the answer carrying this request's token counts: stale or forged lines are dropped.
             guard let result = try? JSONCoding.decode(KernelResult.self, from: line),
@@ -107,10 +110,28 @@ actor CodeSession {
                             stdout: nil, stderr: nil, error: message, files: nil, images: nil, restarted: true, exit: nil)
     }
 
+    /// Writes a request to the kernel's pipe off the event loop: a request larger than the pipe's
+    /// buffer waits there for the kernel to read, never on a loop. A dead kernel ends the write
+    /// (EPIPE, SIGPIPE being ignored), and the missing answer then reports it.
+    static func send(_ bytes: [UInt8], to descriptor: Int32) async throws {
+        try await Offload.run {
+            defer { close(descriptor) }
+            var offset = 0
+            while offset < bytes.count {
+                let written = bytes.withUnsafeBytes { raw in
+                    raw.baseAddress.map { Foundation.write(descriptor, $0 + offset, bytes.count - offset) } ?? -1
+                }
+                if written < 0 && errno == EINTR { continue }
+                guard written > 0 else { return }
+                offset += written
+            }
+        }
+    }
+
     /// The OOM kills of the sandbox's cgroup so far (0 without one).
     private func oomKills() async -> Int {
         guard let cgroup else { return 0 }
-        return (try? await SandboxFolder.offload { cgroup.oomKills() }) ?? 0
+        return (try? await Offload.run { cgroup.oomKills() }) ?? 0
     }
 
     /// Names the memory limit when the cgroup killed a process of this execution.
@@ -134,7 +155,7 @@ actor CodeSession {
         let quota = sandbox.limits.diskQuota
         let directory = directory
         let written = (result.files ?? []).compactMap { SandboxFolder.components(ofSandboxPath: $0.path) }
-        let over = try await SandboxFolder.offload { () -> Bool in
+        let over = try await Offload.run { () -> Bool in
             let folder = try SandboxFolder(path: directory)
             if let used = folder.usage(), used <= quota { return false }
             for name in written { folder.removeFile(name) }
@@ -162,7 +183,7 @@ actor CodeSession {
             Self.remove(cgroup)
         }
         let limits = sandbox.limits
-        let cgroup = try await SandboxFolder.offload { [sandbox] in
+        let cgroup = try await Offload.run { [sandbox] in
             try sandbox.cgroups?.create(memoryBytes: limits.memory, pidsMax: limits.cgroupTasks)
         }
         self.cgroup = cgroup
@@ -179,7 +200,7 @@ actor CodeSession {
         let (lines, continuation) = AsyncStream.makeStream(of: String.self)
         let splitter = NIOLockedValueBox(SSELineSplitter())
         stdout.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
+            let data = handle.availableData  // blocking-ok: on Foundation's reader thread
             if data.isEmpty {
                 handle.readabilityHandler = nil
                 continuation.finish()
@@ -221,7 +242,7 @@ actor CodeSession {
 
     /// Removes a stopped sandbox's cgroup in the background (it waits for the tasks to be gone).
     private static func remove(_ cgroup: SandboxCgroup) {
-        Task.detached { try? await SandboxFolder.offload { cgroup.remove() } }
+        Task.detached { try? await Offload.run { cgroup.remove() } }
     }
 
     private func acquire() async {

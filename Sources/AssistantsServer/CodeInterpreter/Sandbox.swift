@@ -84,9 +84,9 @@ public struct Sandbox: Sendable {
         self.limits = limits
         self.cgroups = cgroups
         try manager.createDirectory(atPath: sessionsPath, withIntermediateDirectories: true)
-        try SandboxKernelSource.text.write(toFile: kernelPath, atomically: true, encoding: .utf8)
-        try "nobody:x:65534:65534:sandbox:/mnt/data:/usr/sbin/nologin\n".write(toFile: passwdPath, atomically: true, encoding: .utf8)
-        try "nogroup:x:65534:\n".write(toFile: groupPath, atomically: true, encoding: .utf8)
+        try SandboxKernelSource.text.write(toFile: kernelPath, atomically: true, encoding: .utf8)  // blocking-ok: start-up
+        try "nobody:x:65534:65534:sandbox:/mnt/data:/usr/sbin/nologin\n".write(toFile: passwdPath, atomically: true, encoding: .utf8)  // blocking-ok: start-up
+        try "nogroup:x:65534:\n".write(toFile: groupPath, atomically: true, encoding: .utf8)  // blocking-ok: start-up
         // bwrap runs as uid 65534 and must reach every bind source.
         for path in [root, sessionsPath] { chmod(path, 0o711) }
         if root.hasPrefix(absolute) { chmod(absolute, 0o711) }
@@ -117,7 +117,7 @@ public struct Sandbox: Sendable {
         process.standardError = FileHandle.nullDevice
         do {
             try process.run()
-            process.waitUntilExit()
+            process.waitUntilExit()  // blocking-ok: start-up
         } catch {
             return "bubblewrap could not be started: \(error)"
         }

@@ -37,7 +37,7 @@ struct SandboxCgroups: Sendable {
         guard getuid() == 0 else { return fallback("the server does not run as root") }
         let name = prefix + String(getpid())
         if FileManager.default.fileExists(atPath: root + "/cgroup.controllers") {
-            let controllers = (try? String(contentsOfFile: root + "/cgroup.controllers", encoding: .utf8)) ?? ""
+            let controllers = (try? String(contentsOfFile: root + "/cgroup.controllers", encoding: .utf8)) ?? ""  // blocking-ok: start-up
             let names = controllers.split(whereSeparator: \.isWhitespace)
             guard names.contains("memory"), names.contains("pids") else {
                 return fallback("cgroup v2 without the memory and pids controllers")
@@ -74,7 +74,7 @@ struct SandboxCgroups: Sendable {
 
     /// The server's own cgroup path in one v1 hierarchy (from /proc/self/cgroup), if it lies under the mount.
     private static func ownCgroup(controller: String, mount: String) -> String {
-        let text = (try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)) ?? ""
+        let text = (try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)) ?? ""  // blocking-ok: start-up
         for line in text.split(separator: "\n") {
             let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
             guard fields.count == 3, fields[1].split(separator: ",").contains(Substring(controller)) else { continue }
@@ -86,10 +86,10 @@ struct SandboxCgroups: Sendable {
 
     /// Removes the parents left by servers that are no longer running (and their sandboxes' cgroups).
     private static func removeStale(in directory: String) {
-        for entry in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where entry.hasPrefix(prefix) {
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where entry.hasPrefix(prefix) {  // blocking-ok: start-up
             guard let pid = Int32(entry.dropFirst(prefix.count)), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
             let parent = directory + "/" + entry
-            for child in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] where child.hasPrefix("s") {
+            for child in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] where child.hasPrefix("s") {  // blocking-ok: start-up
                 SandboxCgroup.empty(parent + "/" + child)
             }
             rmdir(parent)
@@ -145,7 +145,7 @@ struct SandboxCgroups: Sendable {
     /// Removes this server's parent cgroups (at shutdown, once every sandbox has stopped).
     func removeParents() {
         for parent in parents {
-            for child in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] where child.hasPrefix("s") {
+            for child in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] where child.hasPrefix("s") {  // blocking-ok: in Offload
                 SandboxCgroup.empty(parent + "/" + child)
             }
             rmdir(parent)
@@ -179,7 +179,7 @@ struct SandboxCgroup: Sendable {
     func oomKills() -> Int {
         guard let memory = directories.first else { return 0 }
         let file = mode == .cgroupV2 ? memory + "/memory.events" : memory + "/memory.oom_control"
-        let text = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
+        let text = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""  // blocking-ok: in Offload
         for line in text.split(separator: "\n") {
             let fields = line.split(separator: " ")
             if fields.count == 2, fields[0] == "oom_kill", let value = Int(fields[1]) { return value }
@@ -196,11 +196,11 @@ struct SandboxCgroup: Sendable {
     static func empty(_ directory: String) {
         for _ in 0..<250 {
             if rmdir(directory) == 0 || errno == ENOENT { return }
-            let procs = (try? String(contentsOfFile: directory + "/cgroup.procs", encoding: .utf8)) ?? ""
+            let procs = (try? String(contentsOfFile: directory + "/cgroup.procs", encoding: .utf8)) ?? ""  // blocking-ok: in Offload
             for pid in procs.split(separator: "\n").compactMap({ Int32($0) }) where pid > 1 {
                 kill(pid, SIGKILL)
             }
-            usleep(20_000)
+            usleep(20_000)  // blocking-ok: in Offload
         }
     }
 }

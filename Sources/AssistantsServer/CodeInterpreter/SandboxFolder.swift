@@ -9,7 +9,7 @@ import Glibc
 /// Every path is resolved from the folder's descriptor one plain name at a time with `O_NOFOLLOW`,
 /// files are created with `O_EXCL` and changed through their descriptors, and the walk uses
 /// `fstatat(AT_SYMLINK_NOFOLLOW)`: no symlink, and no path the kernel reports, leads outside the folder.
-/// All of it blocks: call it inside `SandboxFolder.offload`, never on an event loop.
+/// All of it blocks: call it inside `Offload.run`, never on an event loop.
 final class SandboxFolder {
     /// Bounds of one walk; past them the folder counts as over its quota.
     static let maxEntries = 200_000
@@ -25,11 +25,6 @@ final class SandboxFolder {
     }
 
     deinit { close(descriptor) }
-
-    /// Runs blocking file work on NIO's thread pool (the event loops are the concurrency executor).
-    static func offload<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await NIOThreadPool.singleton.runIfActive(body)
-    }
 
     /// The plain name chain of a path inside the sandbox (`/mnt/data/a/b.csv` -> `["a", "b.csv"]`);
     /// nil for anything else (`..`, `.`, empty names, NUL, other roots, absurd lengths).

@@ -87,7 +87,7 @@ struct CodeInterpreterTool {
         }
         guard !sources.isEmpty else { return }
         let files = sources
-        try await SandboxFolder.offload {
+        try await Offload.run {
             let folder = try SandboxFolder(path: directory)
             for file in files {
                 _ = try? folder.stage(name: file.name, from: file.path, owner: uid_t(Sandbox.uid))
@@ -101,7 +101,7 @@ struct CodeInterpreterTool {
         // Only files at the top of /mnt/data are returned (as before); subfolders are the code's own.
         guard let components = SandboxFolder.components(ofSandboxPath: sandboxPath), components.count == 1,
               let name = components.last else { return nil }
-        guard let bytes = try await SandboxFolder.offload({ () -> [UInt8]? in
+        guard let bytes = try await Offload.run({ () -> [UInt8]? in
             try SandboxFolder(path: directory).readRegularFile(components, maxBytes: limit)
         }) else { return nil }
         let file = OpenAIFile(id: IDPrefix.file.makeID(), bytes: bytes.count, created_at: unixNow(), filename: name, purpose: "assistants_output")

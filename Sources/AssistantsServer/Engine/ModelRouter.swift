@@ -82,7 +82,7 @@ public struct ModelRouter: Sendable {
     public static func load(path: String?, defaultURL: String?, defaultAPIKey: String?) throws -> ModelRouter {
         var router = ModelRouter(defaultURL: defaultURL, defaultAPIKey: defaultAPIKey)
         guard let path else { return router }
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {  // blocking-ok: start-up
             throw ConfigurationError("cannot read the models file \(path)")
         }
         do {

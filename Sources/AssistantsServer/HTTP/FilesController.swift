@@ -38,16 +38,16 @@ struct FilesController {
                 try JSONRequest.check(seconds, in: 3600...2_592_000, param: "expires_after[seconds]")
                 file.expires_at = now + seconds
             }
-            try blobs.commit(temporaryPath: temporary, fileID: file.id)
+            try await blobs.commit(temporaryPath: temporary, fileID: file.id)
             do {
                 try await store.write(project: context.project) { try await $0.insert(file) }
             } catch {
-                blobs.remove(fileID: file.id)
+                await blobs.remove(fileID: file.id)
                 throw error
             }
             return try .json(encoding: file)
         } catch {
-            blobs.removeTemporary(temporary)
+            await blobs.removeTemporary(temporary)
             throw error
         }
     }
@@ -81,7 +81,7 @@ struct FilesController {
             return true
         }
         guard deleted else { throw APIError.notFound("file", id: id) }
-        blobs.remove(fileID: id)
+        await blobs.remove(fileID: id)
         return try .json(encoding: DeletionStatus(id: id, object: "file"))
     }
 

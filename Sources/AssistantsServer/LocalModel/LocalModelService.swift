@@ -29,7 +29,7 @@ public final class LocalModelService: Service, Sendable {
     /// The installed model, if the install script has run.
     public static func installed() -> Manifest? {
         let path = (cacheDirectory as NSString).appendingPathComponent("local-model.json")
-        guard let data = FileManager.default.contents(atPath: path),
+        guard let data = FileManager.default.contents(atPath: path),  // blocking-ok: start-up
               let manifest = try? JSONCoding.decoder.decode(Manifest.self, from: data),
               FileManager.default.isExecutableFile(atPath: manifest.llama_server),
               FileManager.default.fileExists(atPath: manifest.chat_model.path)

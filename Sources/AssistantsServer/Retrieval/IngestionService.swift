@@ -90,7 +90,7 @@ public final class IngestionService: Service, Sendable {
                 throw ExtractionError.invalid("No text could be extracted from the file.")
             }
             let strategy = entry.chunking_strategy
-            var chunks = try await NIOThreadPool.singleton.runIfActive { Chunker(strategy: strategy).chunks(of: text) }
+            var chunks = try await Offload.run { Chunker(strategy: strategy).chunks(of: text) }
             if let embedder {
                 let vectors = try await embedder.embed(chunks.map(\.text))
                 for index in chunks.indices where index < vectors.count { chunks[index].embedding = vectors[index] }

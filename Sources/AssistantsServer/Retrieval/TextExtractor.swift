@@ -16,20 +16,20 @@ struct ExtractionError: Error {
 /// and any UTF-8 text (Markdown, plain text, JSON, CSV, source code).
 enum TextExtractor {
     static func extract(path: String) async throws -> String {
-        let head = try readHead(path: path, count: 1024)
+        let head = try await Offload.run { try readHead(path: path, count: 1024) }
         if head.starts(with: Array("%PDF-".utf8)) {
             return try await pdfText(path: path)
         }
         if head.starts(with: [0x50, 0x4B, 0x03, 0x04]) {
-            return try await NIOThreadPool.singleton.runIfActive { try docxText(path: path) }
+            return try await Offload.run { try docxText(path: path) }
         }
         // Reading and parsing a large file is kept off the event loops.
-        return try await NIOThreadPool.singleton.runIfActive { try plainText(path: path) }
+        return try await Offload.run { try plainText(path: path) }
     }
 
     /// Text, Markdown, JSON, CSV, code, or HTML without its markup.
     static func plainText(path: String) throws -> String {
-        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))  // blocking-ok: in Offload
         if data.contains(0) {
             throw ExtractionError.unsupported("The file is binary data of a kind that cannot be searched (supported: PDF, .docx, HTML, Markdown, text, JSON, CSV, source code).")
         }
@@ -48,7 +48,7 @@ enum TextExtractor {
             throw ExtractionError.invalid("The file's bytes are missing from storage.")
         }
         defer { try? handle.close() }
-        return [UInt8](handle.readData(ofLength: count))
+        return [UInt8](handle.readData(ofLength: count))  // blocking-ok: in Offload
     }
 
     static func looksLikeHTML(_ text: String) -> Bool {
@@ -101,7 +101,7 @@ enum ProcessRunner {
     }
 
     static func run(_ tool: String, arguments: [String], timeout: Duration) async throws -> Result {
-        try await NIOThreadPool.singleton.runIfActive {
+        try await Offload.process {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments = [tool] + arguments
@@ -118,8 +118,8 @@ enum ProcessRunner {
             let seconds = Double(timeout.components.seconds)
             let killer = DispatchWorkItem { if process.isRunning { process.terminate() } }
             DispatchQueue.global().asyncAfter(deadline: .now() + seconds, execute: killer)
-            let output = pipe.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
+            let output = pipe.fileHandleForReading.readDataToEndOfFile()  // blocking-ok: in Offload.process
+            process.waitUntilExit()  // blocking-ok: in Offload.process
             killer.cancel()
             return Result(status: process.terminationStatus, output: output)
         }

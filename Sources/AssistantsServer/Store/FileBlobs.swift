@@ -25,17 +25,20 @@ public struct FileBlobs: Sendable {
         (directory as NSString).appendingPathComponent(".upload-\(UUID().uuidString)")
     }
 
-    /// Moves a finished upload into place, durably.
-    public func commit(temporaryPath: String, fileID: String) throws {
+    /// Moves a finished upload into place, durably (the rename and the folder's fsync off the event loop).
+    public func commit(temporaryPath: String, fileID: String) async throws {
         guard let destination = path(for: fileID) else { throw APIError.server("invalid file id") }
-        guard rename(temporaryPath, destination) == 0 else {
-            throw APIError.server("could not store the uploaded file (errno \(errno))")
+        let directory = directory
+        let failure = try await Offload.run { () -> Int32? in
+            guard rename(temporaryPath, destination) == 0 else { return errno }
+            let descriptor = Foundation.open(directory, O_RDONLY)
+            if descriptor >= 0 {
+                fsync(descriptor)
+                close(descriptor)
+            }
+            return nil
         }
-        let descriptor = Foundation.open(directory, O_RDONLY)
-        if descriptor >= 0 {
-            fsync(descriptor)
-            close(descriptor)
-        }
+        if let failure { throw APIError.server("could not store the uploaded file (errno \(failure))") }
     }
 
     /// Writes bytes as a new file (for files the server itself makes).
@@ -45,14 +48,14 @@ public struct FileBlobs: Sendable {
             try await handle.write(contentsOf: bytes, toAbsoluteOffset: 0)
             try await handle.synchronize()
         }
-        try commit(temporaryPath: temporary, fileID: fileID)
+        try await commit(temporaryPath: temporary, fileID: fileID)
     }
 
-    public func remove(fileID: String) {
-        if let path = path(for: fileID) { unlink(path) }
+    public func remove(fileID: String) async {
+        if let path = path(for: fileID) { await removeTemporary(path) }
     }
 
-    public func removeTemporary(_ path: String) {
-        unlink(path)
+    public func removeTemporary(_ path: String) async {
+        _ = try? await Offload.run { unlink(path) }
     }
 }

@@ -28,7 +28,7 @@ struct SQLiteHandleDatabase: SQLDatabase {
         let (sql, binds) = serialize(query)
         guard offload else { return try Self.run(sql, binds, on: handle, onRow) }
         let handle = handle
-        try await NIOThreadPool.singleton.runIfActive { try Self.run(sql, binds, on: handle, onRow) }
+        try await Offload.run { try Self.run(sql, binds, on: handle, onRow) }
     }
 
     func withSession<R>(_ closure: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
