@@ -12,36 +12,16 @@ one random API-key project per test through ``ASSISTANTS_API_KEYS``).
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parents[1] / "conformance"
 if str(BASE_DIR) not in sys.path:
-    sys.path.insert(0, str(BASE_DIR))  # upstream.py and helpers.py
+    sys.path.insert(0, str(BASE_DIR))  # upstream.py, helpers.py and reuse.py
 
-_MODULE = "conformance_base_conftest"
-if _MODULE in sys.modules:
-    _base = sys.modules[_MODULE]
-else:
-    _spec = importlib.util.spec_from_file_location(_MODULE, BASE_DIR / "conftest.py")
-    _base = importlib.util.module_from_spec(_spec)
-    sys.modules[_MODULE] = _base
-    _spec.loader.exec_module(_base)
+import reuse  # noqa: E402
 
-# Fixtures and hooks (hook markers such as hookwrapper are attributes of the functions).
-upstream_session = _base.upstream_session
-upstream = _base.upstream
-_session_dir = _base._session_dir
-server = _base.server
-tenant = _base.tenant
-client = _base.client
-http = _base.http
-server_factory = _base.server_factory
-keyed_server = _base.keyed_server
-pytest_configure = _base.pytest_configure
-pytest_runtest_setup = _base.pytest_runtest_setup
-pytest_runtest_makereport = _base.pytest_runtest_makereport
+_base = reuse.export(globals())
 
 ServerProcess = _base.ServerProcess
 Tenant = _base.Tenant

@@ -20,7 +20,6 @@ Helpers: ``rawhttp.py`` (raw sockets), ``spec.py`` (the OpenAPI spec and its sch
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -30,29 +29,11 @@ HERE = Path(__file__).resolve().parent
 BASE_DIR = HERE.parent / "conformance"
 for _p in (str(BASE_DIR), str(HERE)):
     if _p not in sys.path:
-        sys.path.insert(0, _p)  # upstream.py and helpers.py; rawhttp.py and spec.py
+        sys.path.insert(0, _p)  # upstream.py, helpers.py and reuse.py; rawhttp.py and spec.py
 
-_MODULE = "conformance_base_conftest"
-if _MODULE in sys.modules:
-    _base = sys.modules[_MODULE]
-else:
-    _spec = importlib.util.spec_from_file_location(_MODULE, BASE_DIR / "conftest.py")
-    _base = importlib.util.module_from_spec(_spec)
-    sys.modules[_MODULE] = _base
-    _spec.loader.exec_module(_base)
+import reuse  # noqa: E402
 
-# Fixtures and hooks (hook markers such as hookwrapper are attributes of the functions).
-upstream_session = _base.upstream_session
-upstream = _base.upstream
-_session_dir = _base._session_dir
-server = _base.server
-tenant = _base.tenant
-client = _base.client
-http = _base.http
-server_factory = _base.server_factory
-keyed_server = _base.keyed_server
-pytest_runtest_setup = _base.pytest_runtest_setup
-pytest_runtest_makereport = _base.pytest_runtest_makereport
+_base = reuse.export(globals(), hooks=("pytest_runtest_setup", "pytest_runtest_makereport"))
 
 ServerProcess = _base.ServerProcess
 Tenant = _base.Tenant
