@@ -13,4 +13,4 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 "$ROOT/scripts/apt-install.sh" \
-    python3-venv postgresql bubblewrap poppler-utils wrk curl zlib1g-dev python3-numpy python3-matplotlib
+    python3-venv postgresql bubblewrap poppler-utils wrk curl zlib1g-dev python3-numpy python3-matplotlib chromium chromium-driver

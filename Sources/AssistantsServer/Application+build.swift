@@ -111,6 +111,7 @@ func buildRouter(configuration: ServerConfiguration, store: ObjectStore, blobs: 
     VectorStoresController(store: store, library: retrieval.library, search: retrieval.search).addRoutes(to: v1)
     VectorStoreFilesController(store: store, library: retrieval.library).addRoutes(to: v1)
     V1FilesController(store: store, library: retrieval.library).addRoutes(to: v1)
+    PlaygroundController(configuration: configuration).addRoutes(to: router)
     return router
 }
 
