@@ -74,7 +74,10 @@ func buildApplication(
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "assistants-server"),
         logger: logger)
     // Shut down in reverse: the server stops taking requests, the engine drains, then the database closes.
+    if let tracing = configuration.tracingService { app.addServices(tracing) }  // first in, last out: flushes the others' spans
     app.addServices(ResourcesService(store: store, http: http), codeService, ingestion, engine)
+    app.addServices(HousekeepingService(store: store, blobs: blobs, codeInterpreter: codeService,
+                                        interval: .seconds(configuration.sweepSeconds), logger: logger))
     if let localModel { app.addServices(localModel) }
     return app
 }
@@ -97,6 +100,7 @@ func buildRouter(configuration: ServerConfiguration, store: ObjectStore, blobs: 
                      body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
         }
     }
+    if configuration.tracingService != nil { router.add(middleware: TracingMiddleware()) }
     router.add(middleware: ErrorMiddleware())
     router.get("health") { _, _ in Response.json("{\"status\":\"ok\"}") }
     router.get("ready") { _, _ in try await Readiness.check(store: store, engine: engine) }

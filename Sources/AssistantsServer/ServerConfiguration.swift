@@ -1,5 +1,6 @@
 import Foundation
 import Prometheus
+import ServiceLifecycle
 
 /// Everything `assistants-server serve` is configured with (flags and `ASSISTANTS_*` variables).
 public struct ServerConfiguration: Sendable {
@@ -24,6 +25,9 @@ public struct ServerConfiguration: Sendable {
     public var codeInterpreter = CodeInterpreterService.Settings()
     /// How long a run may wait before it expires (the spec's examples: 10 minutes).
     public var runExpirySeconds = 600
+    /// Seconds between housekeeping sweeps (`ASSISTANTS_SWEEP_SECONDS`): expired files and vector
+    /// stores, code_interpreter sessions of deleted threads.
+    public var sweepSeconds = 60
     /// Tries per model call on 429, 5xx and connection errors, and the first backoff delay (doubling).
     public var upstreamAttempts = 3
     public var upstreamRetryDelay: Duration = .milliseconds(500)
@@ -40,6 +44,9 @@ public struct ServerConfiguration: Sendable {
     /// Where metrics are kept for `GET /metrics` (nil: metrics off, `ASSISTANTS_METRICS=off`). The
     /// process bootstraps swift-metrics with it once, before the application is built.
     public var metricsRegistry: PrometheusCollectorRegistry?
+    /// The trace exporter's service when `OTEL_*` variables turn traces on (see `Telemetry`); the
+    /// process bootstraps the tracer once, before the application is built. nil: traces off.
+    public var tracingService: (any Service)?
 
     public init() {}
 

@@ -33,11 +33,12 @@ struct AssistantsServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "assistants-server",
         abstract: "An OpenAI Assistants API server for any OpenAI-compatible model upstream.",
-        subcommands: [Serve.self],
+        subcommands: [Serve.self, ConfigCommand.self],
         defaultSubcommand: Serve.self)
 }
 
-/// `serve`: flags win over the matching `ASSISTANTS_*` environment variables.
+/// `serve`: a flag wins over the matching `ASSISTANTS_*` environment variable, which wins over the
+/// `--config` file, which wins over the default (`Settings`).
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the API server.")
 
@@ -51,12 +52,27 @@ struct Serve: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Serve the local model installed by scripts/install-local-model.sh (ASSISTANTS_LOCAL_MODEL; default: when no upstream is configured and it is installed).")
     var localModel: Bool?
     @Option(help: "Log level: trace, debug, info, notice, warning, error (ASSISTANTS_LOG_LEVEL, default info).") var logLevel: String?
+    @Option(help: "A YAML or JSON file of settings keyed like the variables (ASSISTANTS_PORT: 8080); variables and flags win over it.")
+    var config: String?
 
     func run() async throws {
-        let environment = ProcessInfo.processInfo.environment
-        func setting(_ flag: String?, _ name: String) -> String? {
-            flag ?? environment[name].flatMap { $0.isEmpty ? nil : $0 }
+        let settings = try await Settings(filePath: config)
+        var (configuration, logger, metrics) = try resolve(settings)
+        if metrics {
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            configuration.metricsRegistry = registry
         }
+        configuration.tracingService = try Telemetry.bootstrapTracing(logger: logger)
+        let files = OpenFilesLimit.raise()
+        logger.info("open files: soft limit \(files.soft), hard limit \(files.hard); now \(files.now)")
+        let app = try await buildApplication(configuration: configuration, logger: logger)
+        try await app.runService()
+    }
+
+    /// The configuration the settings describe, and whether metrics are on; nothing is started.
+    func resolve(_ settings: Settings) throws -> (ServerConfiguration, Logger, metrics: Bool) {
+        func setting(_ flag: String?, _ name: String) -> String? { settings.value(flag, name) }
         var configuration = ServerConfiguration()
         configuration.host = setting(host, "ASSISTANTS_HOST") ?? configuration.host
         if let text = setting(port.map(String.init), "ASSISTANTS_PORT") {
@@ -80,6 +96,10 @@ struct Serve: AsyncParsableCommand {
         if let text = setting(nil, "ASSISTANTS_RUN_EXPIRY_SECONDS") {
             guard let value = Int(text), value > 0 else { throw ValidationError("invalid ASSISTANTS_RUN_EXPIRY_SECONDS '\(text)'") }
             configuration.runExpirySeconds = value
+        }
+        if let text = setting(nil, "ASSISTANTS_SWEEP_SECONDS") {
+            guard let value = Int(text), value > 0 else { throw ValidationError("invalid ASSISTANTS_SWEEP_SECONDS '\(text)'") }
+            configuration.sweepSeconds = value
         }
         configuration.nodeID = setting(nil, "ASSISTANTS_NODE_ID")
         if let text = setting(nil, "ASSISTANTS_NODE_TIMEOUT") {
@@ -124,16 +144,8 @@ struct Serve: AsyncParsableCommand {
         let level = setting(logLevel, "ASSISTANTS_LOG_LEVEL") ?? "info"
         guard let parsed = Logger.Level(rawValue: level) else { throw ValidationError("invalid log level '\(level)'") }
         logger.logLevel = parsed
-
-        if try setting(nil, "ASSISTANTS_METRICS").map({ try Self.boolean($0, "ASSISTANTS_METRICS") }) ?? true {
-            let registry = PrometheusCollectorRegistry()
-            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-            configuration.metricsRegistry = registry
-        }
-        let files = OpenFilesLimit.raise()
-        logger.info("open files: soft limit \(files.soft), hard limit \(files.hard); now \(files.now)")
-        let app = try await buildApplication(configuration: configuration, logger: logger)
-        try await app.runService()
+        let metrics = try setting(nil, "ASSISTANTS_METRICS").map({ try Self.boolean($0, "ASSISTANTS_METRICS") }) ?? true
+        return (configuration, logger, metrics)
     }
 
     static func boolean(_ text: String, _ name: String) throws -> Bool {
@@ -142,5 +154,24 @@ struct Serve: AsyncParsableCommand {
         case "0", "false", "off", "no": return false
         default: throw ValidationError("invalid \(name) '\(text)': use on or off")
         }
+    }
+}
+
+/// `config`: prints the effective configuration (same flags, variables and `--config` file as
+/// `serve`), one `NAME=value  # source` line per setting, secrets masked; starts nothing.
+struct ConfigCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "config", abstract: "Print the effective configuration, secrets masked.")
+
+    @OptionGroup var serve: Serve
+
+    func run() async throws {
+        let settings = try await Settings(filePath: serve.config)
+        let (configuration, _, metrics) = try serve.resolve(settings)
+        print(settings.report())
+        print("# effective: listen \(configuration.host):\(configuration.port), database \(Settings.masked("ASSISTANTS_DATABASE_URL", configuration.databaseURL)), "
+              + "data \(configuration.dataDirectory), upstream \(configuration.upstreamURL.map { Settings.masked("ASSISTANTS_UPSTREAM_URL", $0) } ?? "none"), "
+              + "API keys \(configuration.apiKeys.isOpen ? "none (open)" : "set"), metrics \(metrics ? "on" : "off"), "
+              + "traces \(Telemetry.tracesRequested(ProcessInfo.processInfo.environment) ? "on (OTEL_*)" : "off")")
     }
 }

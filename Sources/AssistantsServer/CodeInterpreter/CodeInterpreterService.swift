@@ -4,7 +4,8 @@ import NIOConcurrencyHelpers
 import ServiceLifecycle
 
 /// The sandboxed Python sessions of code_interpreter, one per thread: made on first use,
-/// closed after an idle timeout, bounded in number, all stopped at shutdown.
+/// closed after an idle timeout, bounded in number, all stopped at shutdown. A session's folder
+/// (its /mnt/data) is removed when the session ends.
 public final class CodeInterpreterService: Service, Sendable {
     public struct Settings: Sendable {
         public var idleTimeout: Duration = .seconds(20 * 60)
@@ -19,7 +20,18 @@ public final class CodeInterpreterService: Service, Sendable {
     let unavailableReason: String?
     let settings: Settings
     let logger: Logger
-    private let sessions = NIOLockedValueBox([String: CodeSession]())
+    private let sessions = NIOLockedValueBox([SessionOwner: CodeSession]())
+
+    /// The thread a session belongs to.
+    struct SessionOwner: Hashable, Sendable {
+        var project: String
+        var threadID: String
+
+        /// The session folder's name: `project_thread`, reduced to letters, digits and `_`.
+        var folderName: String {
+            (project + "_" + threadID).map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") ? String($0) : "_" }.joined()
+        }
+    }
 
     init(dataDirectory: String, settings: Settings, logger: Logger) {
         self.settings = settings
@@ -51,12 +63,13 @@ public final class CodeInterpreterService: Service, Sendable {
     }
 
     /// The session of a thread, made on first use.
-    func session(for key: String) async throws -> CodeSession {
+    func session(project: String, threadID: String) async throws -> CodeSession {
+        let key = SessionOwner(project: project, threadID: threadID)
         guard let sandbox else {
             throw APIError.notImplemented("code_interpreter is unavailable on this server: \(unavailableReason ?? "no sandbox").")
         }
         if let existing = sessions.withLockedValue({ $0[key] }) { return existing }
-        let directory = sandbox.sessionsPath + "/" + key.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") ? String($0) : "_" }.joined()
+        let directory = sandbox.sessionsPath + "/" + key.folderName
         try await Offload.run {
             // The session folder is made by the server (root) under its own 0711 folder; the
             // sandbox only ever sees it from inside, as /mnt/data (a mount point it cannot replace).
@@ -78,8 +91,29 @@ public final class CodeInterpreterService: Service, Sendable {
             table[key] = session
             return (session, evicted)
         }
-        if let evicted { await evicted.stop() }
+        if let evicted { await end(evicted) }
         return session
+    }
+
+    /// The threads that have a live session on this server.
+    func sessionOwners() -> [SessionOwner] {
+        sessions.withLockedValue { Array($0.keys) }
+    }
+
+    /// Ends a thread's session, if this server holds one, and removes its folder.
+    func closeSession(project: String, threadID: String) async {
+        if let session = sessions.withLockedValue({ $0.removeValue(forKey: SessionOwner(project: project, threadID: threadID)) }) {
+            await end(session)
+        }
+    }
+
+    /// Stops a session's sandbox and removes its folder with everything in it.
+    private func end(_ session: CodeSession) async {
+        await session.stop()
+        guard let sessionsPath = sandbox?.sessionsPath else { return }
+        let name = (session.directory as NSString).lastPathComponent
+        let removed = (try? await Offload.run { SandboxFolder.removeTree(named: name, in: sessionsPath) }) ?? false
+        if !removed { logger.warning("the code_interpreter session folder \(name) could not be removed entirely") }
     }
 
     public func run() async throws {
@@ -90,7 +124,7 @@ public final class CodeInterpreterService: Service, Sendable {
             }
         }
         for session in sessions.withLockedValue({ table in defer { table = [:] }; return Array(table.values) }) {
-            await session.stop()
+            await end(session)
         }
         if let cgroups = sandbox?.cgroups {
             try? await Offload.run { cgroups.removeParents() }
@@ -103,6 +137,6 @@ public final class CodeInterpreterService: Service, Sendable {
             let keys = table.filter { now - $0.value.lastUsed.withLockedValue { $0 } > settings.idleTimeout }.map(\.key)
             return keys.compactMap { table.removeValue(forKey: $0) }
         }
-        for session in idle { await session.stop() }
+        for session in idle { await end(session) }
     }
 }

@@ -100,6 +100,52 @@ final class SandboxFolder {
         return total
     }
 
+    /// Removes the folder `name` in `parent` with everything in it, descending by descriptor and
+    /// following no link (a link is removed, never its target). True when nothing is left.
+    static func removeTree(named name: String, in parent: String) -> Bool {
+        guard isPlainName(name) else { return false }
+        let parentFD = open(parent, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard parentFD >= 0 else { return false }
+        defer { close(parentFD) }
+        var entries = 0
+        return removeTree(in: parentFD, name: Array(name.utf8CString), depth: 0, entries: &entries)
+    }
+
+    /// Empties and removes the folder `name` (NUL-terminated bytes) of the directory `dfd`.
+    private static func removeTree(in dfd: Int32, name: [CChar], depth: Int, entries: inout Int) -> Bool {
+        guard depth < maxDepth else { return false }
+        let fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { return errno == ENOENT }
+        guard let directory = fdopendir(fd) else {
+            close(fd)
+            return false
+        }
+        let childFD = dirfd(directory)
+        var complete = true
+        var names: [[CChar]] = []
+        while let entry = readdir(directory) {
+            var child = withUnsafeBytes(of: &entry.pointee.d_name) { raw in
+                Array(raw.bindMemory(to: CChar.self).prefix { $0 != 0 })
+            }
+            if child == [46] || child == [46, 46] { continue }
+            entries += 1
+            guard entries <= maxEntries else { complete = false; break }
+            child.append(0)
+            names.append(child)
+        }
+        for child in names {
+            var info = stat()
+            guard fstatat(childFD, child, &info, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
+            if info.st_mode & S_IFMT == S_IFDIR {
+                if !removeTree(in: childFD, name: child, depth: depth + 1, entries: &entries) { complete = false }
+            } else if unlinkat(childFD, child, 0) != 0 {
+                complete = false
+            }
+        }
+        closedir(directory)
+        return unlinkat(dfd, name, AT_REMOVEDIR) == 0 && complete
+    }
+
     /// Removes one file (never a folder, never through a link) named by a chain inside the folder.
     @discardableResult
     func removeFile(_ components: [String]) -> Bool {

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import Tracing
 
 /// Calls an OpenAI-compatible `POST /chat/completions` with `stream: true` and hands each
 /// fragment to the caller as it arrives. Maps a `ChatRequest` to each route's dialect (token
@@ -68,7 +69,23 @@ final class ChatCompletionsClient: ChatModel {
         return body
     }
 
+    /// One model call in its own span (model, route, tokens); the upstream request carries its `traceparent`.
     func complete(_ request: ChatRequest, endpoint: UpstreamEndpoint, onDelta: (ChatDelta) async throws -> Void) async throws -> ChatTurn {
+        try await withSpan("chat \(endpoint.upstreamModel)", ofKind: .client) { span in
+            span.attributes["gen_ai.operation.name"] = "chat"
+            span.attributes["gen_ai.request.model"] = endpoint.upstreamModel
+            span.attributes["assistants.upstream.route"] = endpoint.metricsRoute
+            let turn = try await completeWithRetries(request, endpoint: endpoint, onDelta: onDelta)
+            if let usage = turn.usage {
+                span.attributes["gen_ai.usage.input_tokens"] = usage.prompt_tokens
+                span.attributes["gen_ai.usage.output_tokens"] = usage.completion_tokens
+            }
+            return turn
+        }
+    }
+
+    private func completeWithRetries(_ request: ChatRequest, endpoint: UpstreamEndpoint,
+                                     onDelta: (ChatDelta) async throws -> Void) async throws -> ChatTurn {
         let bytes = JSONText.bytes(.object(Self.body(for: request, endpoint: endpoint)))
         let route = endpoint.metricsRoute
         let started = ContinuousClock.now
@@ -112,6 +129,11 @@ final class ChatCompletionsClient: ChatModel {
             request.headers.add(name: "Authorization", value: "Bearer \(key)")
         }
         request.body = .bytes(ByteBuffer(bytes: bytes))
+        // W3C traceparent of the model call's span. AsyncHTTPClient adds it itself when it traces
+        // (with the tracer bootstrapped before it was made); else it is added here.
+        if http.tracer == nil, let context = ServiceContext.current {
+            InstrumentationSystem.instrument.inject(context, into: &request.headers, using: HTTPHeadersInjector())
+        }
         let response: HTTPClientResponse
         do {
             response = try await http.execute(request, timeout: .seconds(600))

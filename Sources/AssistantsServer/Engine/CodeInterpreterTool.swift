@@ -42,7 +42,7 @@ struct CodeInterpreterTool {
     /// Runs one call in the thread's session and returns the step's tool-call object.
     func run(callID: String, arguments: String, run: Run, project: String, inputFileIDs: [String]) async throws -> JSONValue {
         let code = Self.code(fromArguments: arguments)
-        let session = try await service.session(for: project + "_" + run.thread_id)
+        let session = try await service.session(project: project, threadID: run.thread_id)
         try await stage(inputFileIDs, into: session.directory, project: project)
         let result = try await session.execute(code)
         var logs = [result.stdout, result.stderr, result.error].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: "\n")

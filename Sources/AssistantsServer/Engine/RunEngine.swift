@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import ServiceLifecycle
+import Tracing
 
 /// Runs assistants asynchronously. Each run that is ready gets a task; the database holds its
 /// progress at every step, so a restart resumes what a dead process left behind. As a service
@@ -65,7 +66,11 @@ public final class RunEngine: Service, Sendable {
 
     private func drive(runID: String, project: String, snapshot: Stored<Run>?) async {
         do {
-            try await executor.execute(runID: runID, project: project, snapshot: snapshot)
+            // The task inherited the creating request's trace context: the run's span is its child.
+            try await withSpan("run", ofKind: .internal) { span in
+                span.attributes["assistants.run_id"] = runID
+                try await executor.execute(runID: runID, project: project, snapshot: snapshot)
+            }
         } catch {
             let interruption = entries.withLockedValue { $0[runID]?.interruption }
             // A run ended from outside before its task saw it is recorded by whoever ended it.

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Tracing
 
 /// Drives one run forward: model turns until the run completes, waits for tool outputs
 /// (`requires_action`) or fails. Every state change is written before its event is published.
@@ -211,13 +212,17 @@ struct RunExecutor {
                 let started = ContinuousClock.now
                 var outcome = "error"
                 defer { AppMetrics.toolExecution(tool: call.function.name, outcome: outcome, duration: .now - started) }
-                if call.function.name == CodeInterpreterTool.name {
-                    results[call.id] = try await codeInterpreter.run(callID: call.id, arguments: call.function.arguments, run: run,
-                                                                     project: project, inputFileIDs: codeFileIDs)
-                } else {
-                    let tool = run.tools.first { $0["type"]?.stringValue == FileSearchTool.name } ?? [:]
-                    results[call.id] = try await fileSearch.run(callID: call.id, arguments: call.function.arguments, tool: tool,
-                                                                project: project, vectorStoreIDs: vectorStoreIDs)
+                results[call.id] = try await withSpan("tool \(call.function.name)", ofKind: .internal) { span in
+                    span.attributes["assistants.tool"] = call.function.name
+                    span.attributes["assistants.run_id"] = run.id
+                    if call.function.name == CodeInterpreterTool.name {
+                        return try await codeInterpreter.run(callID: call.id, arguments: call.function.arguments, run: run,
+                                                             project: project, inputFileIDs: codeFileIDs)
+                    } else {
+                        let tool = run.tools.first { $0["type"]?.stringValue == FileSearchTool.name } ?? [:]
+                        return try await fileSearch.run(callID: call.id, arguments: call.function.arguments, tool: tool,
+                                                        project: project, vectorStoreIDs: vectorStoreIDs)
+                    }
                 }
                 outcome = "ok"
             }

@@ -75,11 +75,7 @@ struct FilesController {
 
     @Sendable func delete(_ request: Request, context: APIRequestContext) async throws -> Response {
         let id = try context.parameters.require("file_id")
-        let deleted = try await store.write(project: context.project) { session in
-            guard try await session.delete(.file, id: id) else { return false }
-            try await session.detachFileEverywhere(id)
-            return true
-        }
+        let deleted = try await store.write(project: context.project) { try await Removal.file(id, session: $0) }
         guard deleted else { throw APIError.notFound("file", id: id) }
         await blobs.remove(fileID: id)
         return try .json(encoding: DeletionStatus(id: id, object: "file"))

@@ -91,16 +91,11 @@ struct ThreadsController {
         return try .json(encoding: thread)
     }
 
-    /// Deletes the thread with its messages, runs and run steps.
+    /// Deletes the thread with its messages, runs, run steps and its own vector store; its
+    /// code_interpreter session is closed by the next housekeeping sweep of the server holding it.
     @Sendable func delete(_ request: Request, context: APIRequestContext) async throws -> Response {
         let id = try context.parameters.require("thread_id")
-        let deleted = try await store.write(project: context.project) { session in
-            guard try await session.delete(.thread, id: id) else { return false }
-            try await session.deleteRunSteps(ofThread: id)
-            try await session.deleteChildren(.run, parentID: id)
-            try await session.deleteChildren(.message, parentID: id)
-            return true
-        }
+        let deleted = try await store.write(project: context.project) { try await Removal.thread(id, session: $0) }
         guard deleted else { throw APIError.notFound("thread", id: id) }
         return try .json(encoding: DeletionStatus(id: id, object: "thread.deleted"))
     }

@@ -90,13 +90,7 @@ struct VectorStoresController {
 
     @Sendable func delete(_ request: Request, context: APIRequestContext) async throws -> Response {
         let id = try context.parameters.require("vector_store_id")
-        let deleted = try await store.write(project: context.project) { session in
-            guard try await session.delete(.vectorStore, id: id) else { return false }
-            try await session.deleteChildren(.vectorStoreFile, parentID: id)
-            try await session.deleteChildren(.fileBatch, parentID: id)
-            try await session.deleteChunks(vectorStoreID: id)
-            return true
-        }
+        let deleted = try await store.write(project: context.project) { try await Removal.vectorStore(id, session: $0) }
         guard deleted else { throw APIError.notFound("vector store", id: id) }
         return try .json(encoding: DeletionStatus(id: id, object: "vector_store.deleted"))
     }

@@ -3,6 +3,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOPosix
 import ServiceLifecycle
+import Tracing
 
 /// Ingests vector-store files in the background: extract the text, chunk it, index it. Durable:
 /// a file stays `in_progress` in the database until its chunks are committed with it `completed`,
@@ -12,6 +13,8 @@ public final class IngestionService: Service, Sendable {
         var project: String
         var vectorStoreID: String
         var fileID: String
+        /// The trace context of the request that queued it (its span becomes the ingestion's parent).
+        var context: ServiceContext?
     }
 
     let store: ObjectStore
@@ -33,7 +36,7 @@ public final class IngestionService: Service, Sendable {
 
     public func enqueue(project: String, vectorStoreID: String, fileID: String) {
         AppMetrics.ingestionBacklog.increment()
-        continuation.yield(Job(project: project, vectorStoreID: vectorStoreID, fileID: fileID))
+        continuation.yield(Job(project: project, vectorStoreID: vectorStoreID, fileID: fileID, context: ServiceContext.current))
     }
 
     public func run() async throws {
@@ -48,7 +51,11 @@ public final class IngestionService: Service, Sendable {
                     group.addTask {
                         for await job in self.queue {
                             if Task.isCancelled { break }
-                            await self.ingest(job)
+                            await withSpan("file ingestion", context: job.context ?? .topLevel, ofKind: .internal) { span in
+                                span.attributes["assistants.file_id"] = job.fileID
+                                span.attributes["assistants.vector_store_id"] = job.vectorStoreID
+                                await self.ingest(job)
+                            }
                         }
                     }
                 }

@@ -45,7 +45,7 @@ extension VectorStoreLibrary {
         var storeID = search["vector_store_ids"]?.arrayValue?.first?.stringValue
         if storeID == nil {
             var store = VectorStore(id: IDPrefix.vectorStore.makeID(), created_at: unixNow())
-            store.name = "Vector store for \(thread.id)"
+            store.name = VectorStoreLibrary.threadStoreName(thread.id)
             store.expires_after = .init(anchor: "last_active_at", days: 7)
             store.expires_at = store.created_at + 7 * 86_400
             try await session.insert(store)

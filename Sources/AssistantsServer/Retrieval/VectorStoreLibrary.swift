@@ -69,11 +69,16 @@ struct VectorStoreLibrary {
         return batch
     }
 
+    /// The name of the vector store made for a thread's attachments (its deletion removes it).
+    static func threadStoreName(_ threadID: String) -> String { "Vector store for \(threadID)" }
+
     /// Records use of the stores (a search or a run): `last_active_at`, and `expires_at` with it.
     static func touch(_ ids: [String], session: StoreSession) async throws {
         let now = unixNow()
         for id in ids {
             guard var store = try await session.get(VectorStore.self, id: id) else { continue }
+            // An expired store stays expired (the housekeeping sweep has emptied it, or will).
+            if let expiresAt = store.expires_at, expiresAt <= now { continue }
             store.last_active_at = now
             if let after = store.expires_after { store.expires_at = now + after.days * 86_400 }
             try await session.update(store)

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SQLKit
+import Tracing
 
 /// The store of every object the API keeps. Reads and writes go through a `StoreSession`
 /// scoped to one project, so one tenant's objects are invisible to another's.
@@ -42,7 +43,11 @@ public final class ObjectStore: Sendable {
     /// One transaction: every write in `body` is durable once this returns, or none happened.
     @discardableResult
     public func write<T: Sendable>(project: String, _ body: (StoreSession) async throws -> T) async throws -> T {
-        try await driver.withTransaction { try await body(StoreSession(database: $0, dialect: driver.dialect, project: project)) }
+        // A span per transaction (its wait for the group commit included) when traces are on.
+        try await withSpan("db transaction", ofKind: .client) { span in
+            span.attributes["db.system.name"] = driver.dialect == .sqlite ? "sqlite" : "postgresql"
+            return try await driver.withTransaction { try await body(StoreSession(database: $0, dialect: driver.dialect, project: project)) }
+        }
     }
 
     /// Every active run of every project whose `expires_at` is `now` or earlier. The database

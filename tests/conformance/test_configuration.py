@@ -1,0 +1,84 @@
+"""Configuration (issue 14, point 5): `serve --config FILE` (YAML or JSON, keyed like the
+variables) through swift-configuration, with one precedence (flag > variable > file > default),
+and `assistants-server config` printing the effective settings with secrets masked."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import httpx
+
+from conftest import SERVER_BIN
+
+
+def run_config(*args, env=None, cwd=None) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("ASSISTANTS_", "OTEL_"))}
+    environment.update(env or {})
+    return subprocess.run([str(SERVER_BIN), "config", *args], env=environment, cwd=cwd,
+                          capture_output=True, text=True, timeout=30)
+
+
+def settings(output: str) -> dict:
+    out = {}
+    for line in output.splitlines():
+        if line.startswith("#") or "=" not in line:
+            continue
+        name, _, rest = line.partition("=")
+        value, _, source = rest.partition("  # ")
+        out[name] = (value, source)
+    return out
+
+
+def test_precedence_flag_variable_file_default(tmp_path):
+    path = tmp_path / "server.yaml"
+    path.write_text("ASSISTANTS_PORT: 9090\nASSISTANTS_HOST: 127.0.0.2\nASSISTANTS_RUN_EXPIRY_SECONDS: 300\n"
+                    "ASSISTANTS_METRICS: false\n")
+    r = run_config("--config", str(path), "--port", "8181", env={"ASSISTANTS_HOST": "127.0.0.3"})
+    assert r.returncode == 0, r.stderr
+    s = settings(r.stdout)
+    assert s["ASSISTANTS_PORT"] == ("8181", "flag")
+    assert s["ASSISTANTS_HOST"] == ("127.0.0.3", "environment")
+    assert s["ASSISTANTS_RUN_EXPIRY_SECONDS"] == ("300", f"file {path}")
+    assert s["ASSISTANTS_METRICS"][1] == f"file {path}"
+    assert s["ASSISTANTS_NODE_TIMEOUT"] == ("", "default")
+    assert "listen 127.0.0.3:8181" in r.stdout and "metrics off" in r.stdout
+
+
+def test_secrets_are_masked(tmp_path):
+    path = tmp_path / "server.json"
+    path.write_text(json.dumps({"ASSISTANTS_API_KEYS": "sk-proj-abcdefgh:team,sk-other-12345678:ops",
+                                "ASSISTANTS_DATABASE_URL": "postgres://user:hunter2@db:5432/assistants",
+                                "ASSISTANTS_PORT": 7070}))
+    r = run_config("--config", str(path), env={"ASSISTANTS_UPSTREAM_API_KEY": "sk-upstream-secret-value"})
+    assert r.returncode == 0, r.stderr
+    for secret in ("abcdefgh", "12345678", "hunter2", "upstream-secret-value"):
+        assert secret not in r.stdout, r.stdout
+    s = settings(r.stdout)
+    assert s["ASSISTANTS_API_KEYS"][0] == "sk-***:team,sk-***:ops"
+    assert s["ASSISTANTS_DATABASE_URL"][0] == "postgres://user:***@db:5432/assistants"
+    assert s["ASSISTANTS_UPSTREAM_API_KEY"][0] == "sk-***"
+    assert s["ASSISTANTS_PORT"][0] == "7070"
+
+
+def test_bad_config_files_are_refused(tmp_path):
+    r = run_config("--config", str(tmp_path / "missing.yaml"))
+    assert r.returncode != 0 and "cannot read" in r.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("ASSISTANTS_PORT: [1\n")
+    r = run_config("--config", str(bad))
+    assert r.returncode != 0 and "bad.yaml" in r.stderr
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text("ASSISTANTS_RUN_EXPIRY_SECONDS: soon\n")
+    r = run_config("--config", str(wrong))
+    assert r.returncode != 0 and "ASSISTANTS_RUN_EXPIRY_SECONDS" in r.stderr
+
+
+def test_serve_reads_the_config_file(server_factory, tmp_path):
+    path = tmp_path / "keys.yaml"
+    path.write_text("ASSISTANTS_API_KEYS: sk-from-file-0123456789:filed\n")
+    s = server_factory(name="configured", extra_args=["--config", str(path)])
+    assert httpx.get(s.base_url + "/v1/assistants").status_code == 401
+    r = httpx.get(s.base_url + "/v1/assistants", headers={"Authorization": "Bearer sk-from-file-0123456789"})
+    assert r.status_code == 200, r.text
