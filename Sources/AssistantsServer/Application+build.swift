@@ -94,7 +94,7 @@ func buildRouter(configuration: ServerConfiguration, store: ObjectStore, blobs: 
     let router = Router(context: APIRequestContext.self)
     if let registry = configuration.metricsRegistry {
         // First, so that it sees the status of every answer, errors included; labels are route patterns.
-        router.add(middleware: MetricsMiddleware())
+        router.add(middleware: HTTPMetricsMiddleware())
         router.get("metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                      body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))

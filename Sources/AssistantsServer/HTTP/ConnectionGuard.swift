@@ -105,21 +105,26 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         guard !rejected else { return }
         switch unwrapInboundIn(data) {
         case .head(let head):
-            let path = head.path.map { String($0.prefix(while: { $0 != "?" })) } ?? ""
-            if overCap, !(head.method == .get && Self.openPaths.contains(path)) {
-                reject(context: context, APIError(status: .serviceUnavailable, message:
-                    "The server has too many open connections (\(maxConnections)); retry shortly.", type: "server_error", code: "server_overloaded"))
-                return
+            if overCap {
+                let path = head.path.map { String($0.prefix(while: { $0 != "?" })) } ?? ""
+                if !(head.method == .get && Self.openPaths.contains(path)) {
+                    reject(context: context, APIError(status: .serviceUnavailable, message:
+                        "The server has too many open connections (\(maxConnections)); retry shortly.", type: "server_error", code: "server_overloaded"))
+                    return
+                }
             }
-            bodyStart = .now()
-            bodyBytes = 0
-            scheduleCheck(context: context)
+            // Only a request that sends a body is timed: a GET costs nothing here, and a
+            // keep-alive connection has at most one timer, which ends once no body is arriving.
+            let sendsBody = head.headerFields[.contentLength].map { $0 != "0" } ?? (head.headerFields[.transferEncoding] != nil)
+            if sendsBody {
+                bodyStart = .now()
+                bodyBytes = 0
+                if check == nil { scheduleCheck(context: context, in: .seconds(Int64(max(1, limits.slowRequestSeconds)))) }
+            }
         case .body(let bytes):
             bodyBytes += bytes.readableBytes
         case .end:
             bodyStart = nil
-            check?.cancel()
-            check = nil
         }
         context.fireChannelRead(data)
     }
@@ -147,9 +152,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    private func scheduleCheck(context: ChannelHandlerContext) {
-        check?.cancel()
-        let delay = TimeAmount.seconds(Int64(max(1, limits.slowRequestSeconds)))
+    private func scheduleCheck(context: ChannelHandlerContext, in delay: TimeAmount) {
         let loopBound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
         check = context.eventLoop.scheduleTask(in: delay) {
             let (handler, context) = loopBound.value
@@ -161,7 +164,11 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private func checkBodyRate(context: ChannelHandlerContext) {
         check = nil
         guard let start = bodyStart else { return }
-        let elapsed = Double((NIODeadline.now() - start).nanoseconds) / 1e9
+        let grace = TimeAmount.seconds(Int64(max(1, limits.slowRequestSeconds)))
+        let waited = NIODeadline.now() - start
+        // A later request on the connection may have begun since the timer was set.
+        if waited < grace { return scheduleCheck(context: context, in: grace - waited) }
+        let elapsed = Double(waited.nanoseconds) / 1e9
         if Double(bodyBytes) < elapsed * Double(limits.minimumBodyRate) {
             logger.info("closing a connection whose request body arrives too slowly",
                         metadata: ["bytes": "\(bodyBytes)", "seconds": "\(Int(elapsed))"])
@@ -169,11 +176,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             context.close(promise: nil)
             return
         }
-        let loopBound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
-        check = context.eventLoop.scheduleTask(in: .seconds(1)) {
-            let (handler, context) = loopBound.value
-            handler.checkBodyRate(context: context)
-        }
+        scheduleCheck(context: context, in: .seconds(1))
     }
 
     /// Answers the connection from here, and closes it.
