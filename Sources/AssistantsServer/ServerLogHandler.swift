@@ -16,10 +16,13 @@ public struct ServerLogHandler: LogHandler {
     public let format: Format
     public var logLevel: Logger.Level = .info
     public var metadata: Logger.Metadata = [:]
+    /// Metadata of the task that logs (`LogContext`), under the handler's own.
+    public var metadataProvider: Logger.MetadataProvider?
 
-    public init(label: String, format: Format = .text) {
+    public init(label: String, format: Format = .text, metadataProvider: Logger.MetadataProvider? = nil) {
         self.label = label
         self.format = format
+        self.metadataProvider = metadataProvider
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -29,6 +32,7 @@ public struct ServerLogHandler: LogHandler {
 
     public func log(event: LogEvent) {
         var merged = metadata
+        if let provided = metadataProvider?.get(), !provided.isEmpty { merged.merge(provided) { own, _ in own } }
         if let explicit = event.metadata { merged.merge(explicit) { _, new in new } }
         if let error = event.error {
             merged["error.message"] = "\(error)"

@@ -16,7 +16,8 @@ enum Entry {
     static func main() {
         // ASSISTANTS_LOG_FORMAT: text (the default) or json, one object a line.
         let format = ProcessInfo.processInfo.environment["ASSISTANTS_LOG_FORMAT"].flatMap { ServerLogHandler.Format(rawValue: $0.lowercased()) } ?? .text
-        LoggingSystem.bootstrap { label in ServerLogHandler(label: label, format: format) }
+        LoggingSystem.bootstrap({ label, provider in ServerLogHandler(label: label, format: format, metadataProvider: provider) },
+                                metadataProvider: LogContext.metadataProvider)
         // A write to a pipe whose reader died (a sandbox, a child process) fails with EPIPE instead of killing the server.
         signal(SIGPIPE, SIG_IGN)
         NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()

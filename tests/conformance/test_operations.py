@@ -59,3 +59,25 @@ def test_metrics_in_prometheus_text_without_ids_or_keys(server, tenant, client, 
 def test_metrics_can_be_turned_off(server_factory):
     s = server_factory(extra_env={"ASSISTANTS_METRICS": "off"})
     assert httpx.get(s.base_url + "/metrics", timeout=10).status_code == 404
+
+
+def test_a_runs_log_lines_carry_its_id_and_the_creating_request_id(server_factory, upstream):
+    from helpers import make_assistant, new_thread_with_marker, wait_run
+    from upstream import error
+
+    s = server_factory(extra_env={"ASSISTANTS_LOG_FORMAT": "json"})
+    c = s.client()
+    a = make_assistant(c)
+    t, mk = new_thread_with_marker(c)
+    upstream.enqueue(error(400, "no such model (scripted)"), match=mk)
+    with s.http() as h:
+        r = h.post(f"/threads/{t.id}/runs", json={"assistant_id": a.id}, headers={"X-Request-Id": "create-run-77"})
+    assert r.status_code == 200 and r.headers["x-request-id"] == "create-run-77"
+    run_id = r.json()["id"]
+    assert wait_run(c, t.id, run_id).status == "failed"
+    s.stop()
+    entries = [json.loads(line) for line in s.log_tail().splitlines() if line.startswith("{")]
+    failed = [e for e in entries if e["message"] == "run failed"]
+    assert failed, entries[-5:]
+    assert failed[0]["metadata"]["run_id"] == run_id
+    assert failed[0]["metadata"]["hb.request.id"] == "create-run-77"

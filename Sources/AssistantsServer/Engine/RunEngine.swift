@@ -67,9 +67,12 @@ public final class RunEngine: Service, Sendable {
     private func drive(runID: String, project: String, snapshot: Stored<Run>?) async {
         do {
             // The task inherited the creating request's trace context: the run's span is its child.
-            try await withSpan("run", ofKind: .internal) { span in
-                span.attributes["assistants.run_id"] = runID
-                try await executor.execute(runID: runID, project: project, snapshot: snapshot)
+            // Every log line of the run says which run (and, inherited, the request that created it).
+            try await LogContext.$runID.withValue(runID) {
+                try await withSpan("run", ofKind: .internal) { span in
+                    span.attributes["assistants.run_id"] = runID
+                    try await executor.execute(runID: runID, project: project, snapshot: snapshot)
+                }
             }
         } catch {
             let interruption = entries.withLockedValue { $0[runID]?.interruption }

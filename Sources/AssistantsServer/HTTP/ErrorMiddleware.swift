@@ -20,7 +20,8 @@ struct ErrorMiddleware: RouterMiddleware {
         }
         var response: Response
         do {
-            response = try await next(request, context)
+            // Work the request starts in the background (a run) logs this id too.
+            response = try await LogContext.$requestID.withValue(requestID) { try await next(request, context) }
         } catch let error as APIError {
             response = try error.response(from: request, context: context)
         } catch let error as HTTPError {
