@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import Testing
 @testable import AssistantsServer
 
@@ -322,6 +323,30 @@ import Testing
             #expect(try await store.read(project: project) { try await $0.exists(.assistant, id: "asst_gc\(index)") } == false)
         }
         #expect(try await store.read(project: project) { try await $0.exists(.assistant, id: "asst_gc11") })
+        await store.shutdown()
+    }
+
+    /// A failing transaction in a group never makes the others run twice.
+    @Test func everyBodyRunsExactlyOnce() async throws {
+        struct Refused: Error {}
+        let store = try await ObjectStore.open(url: TestSupport.databaseURL("sqlite"), logger: TestSupport.logger)
+        let project = TestSupport.uniqueProject()
+        let runs = NIOLockedValueBox([Int: Int]())
+        await withTaskGroup(of: Void.self) { group in
+            for index in 0..<100 {
+                group.addTask {
+                    _ = try? await store.write(project: project) { session in
+                        runs.withLockedValue { $0[index, default: 0] += 1 }
+                        try await session.insert(Assistant(id: "asst_once\(index)", created_at: 1, model: "m"))
+                        if index % 7 == 0 { throw Refused() }
+                    }
+                }
+            }
+        }
+        #expect(runs.withLockedValue { $0.count } == 100)
+        #expect(runs.withLockedValue { $0.values.allSatisfy { $0 == 1 } }, "a body ran twice")
+        let page = try await store.read(project: project) { try await $0.list(.assistant, page: PageRequest(limit: 100)) }
+        #expect(page.ids.count == 100 - 15)
         await store.shutdown()
     }
 }

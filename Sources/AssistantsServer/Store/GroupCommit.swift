@@ -3,8 +3,10 @@ import SQLKit
 
 /// Group commit for the single SQLite writer: transactions that arrive while one commits are
 /// run back to back inside one BEGIN/COMMIT, so one fsync makes many of them durable.
-/// If any of them throws, the group is rolled back and each is run again in its own transaction,
-/// so a failing request never takes another one's writes with it.
+/// Each runs exactly once, in a SAVEPOINT of its own: one that throws is rolled back to its
+/// savepoint and fails alone, and the others' writes commit. Only when the group's own BEGIN,
+/// a savepoint statement or the COMMIT fails does every transaction of the group fail, with
+/// nothing of it written.
 final class GroupCommit: Sendable {
     /// A waiting transaction: its body and the caller waiting for its result.
     private struct Job: @unchecked Sendable {
@@ -58,26 +60,25 @@ final class GroupCommit: Sendable {
         do {
             try await database.raw("BEGIN IMMEDIATE").run()
             for job in group {
-                outcomes.append(.success(try await job.body(database)))
+                try await database.raw("SAVEPOINT job").run()
+                do {
+                    let value = try await job.body(database)
+                    try await database.raw("RELEASE job").run()
+                    outcomes.append(.success(value))
+                } catch {
+                    // This job's writes go; the transaction and the others' writes stay.
+                    try await database.raw("ROLLBACK TO job").run()
+                    try await database.raw("RELEASE job").run()
+                    outcomes.append(.failure(error))
+                }
             }
             let committing = ContinuousClock.now
             try await committer.raw("COMMIT").run()
             AppMetrics.groupCommit(size: group.count, commit: .now - committing)
         } catch {
+            // The group's own statements failed: none of it is written, and every caller hears so.
             try? await database.raw("ROLLBACK").run()
-            // Each on its own, so one failure stays its own.
-            outcomes = []
-            for job in group {
-                do {
-                    try await database.raw("BEGIN IMMEDIATE").run()
-                    let value = try await job.body(database)
-                    try await committer.raw("COMMIT").run()
-                    outcomes.append(.success(value))
-                } catch {
-                    try? await database.raw("ROLLBACK").run()
-                    outcomes.append(.failure(error))
-                }
-            }
+            outcomes = group.map { _ in .failure(error) }
         }
         // The bodies must be released before their callers resume.
         let continuations = group.map(\.continuation)

@@ -41,6 +41,9 @@ public final class ObjectStore: Sendable {
     }
 
     /// One transaction: every write in `body` is durable once this returns, or none happened.
+    /// `body` runs exactly once (on SQLite inside a savepoint of a shared group transaction; on
+    /// PostgreSQL in a transaction of its own), must not keep the session past its return, and
+    /// sees the writes of transactions committed before it; what it throws is rethrown here.
     @discardableResult
     public func write<T: Sendable>(project: String, _ body: (StoreSession) async throws -> T) async throws -> T {
         // A span per transaction (its wait for the group commit included) when traces are on.
