@@ -34,6 +34,7 @@ const state = {
   images: new Map(), // file id -> Promise<blob URL>
   openSteps: new Set(),
   busy: false,
+  assistantLoads: 0, // sequence of assistant-list loads: only the latest is shown
 };
 
 // ---------------------------------------------------------------- errors and status
@@ -123,7 +124,11 @@ async function loadAssistants() {
     showError(new Error("Type an API key to use this server."));
     return;
   }
+  // Loads can overlap (the first load, and the one after a save): only the latest one counts,
+  // so a slow older answer never replaces a newer list.
+  const load = ++state.assistantLoads;
   const page = await call("GET", "/assistants?limit=100&order=desc");
+  if (load !== state.assistantLoads) return;
   state.assistants = page.data;
   if (state.selected) state.selected = state.assistants.find((a) => a.id === state.selected.id) || null;
   renderAssistants();

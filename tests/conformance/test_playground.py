@@ -79,7 +79,9 @@ class Page:
 
     def wait(self, cond, timeout: float = WAIT, what: str = ""):
         try:
-            return WebDriverWait(self.d, timeout, poll_frequency=0.05).until(lambda d: cond())
+            # A re-rendered list makes elements found a moment ago stale: look again.
+            return WebDriverWait(self.d, timeout, poll_frequency=0.05,
+                                 ignored_exceptions=(StaleElementReferenceException,)).until(lambda d: cond())
         except Exception:
             self.shot("timeout")
             raise AssertionError(f"timed out waiting for {what or cond}; run status "
