@@ -109,30 +109,24 @@ final class HousekeepingService: Service, Sendable {
 extension ObjectStore {
     /// `(project, id)` of every object of `kind` whose stored `expires_at` is `now` or earlier.
     func expired(_ kind: ObjectKind, at now: Int) async throws -> [(project: String, id: String)] {
-        try await driver.withReader { database in
-            let rows = try await database.raw(
-                "SELECT project, id FROM \(unsafeRaw: kind.rawValue) WHERE \(self.expiresAt) <= \(bind: now) ORDER BY seq").all()
-            return try rows.map { (try $0.decode(column: "project", as: String.self), try $0.decode(column: "id", as: String.self)) }
-        }
+        try await projectsAndIDs("SELECT project, id FROM \(unsafeRaw: kind.rawValue) WHERE \(expiresAt) <= \(bind: now) ORDER BY seq")
     }
 
     /// Expired vector stores that still hold files (the ones a sweep has emptied are not listed again).
     func expiredVectorStoresHoldingFiles(at now: Int) async throws -> [(project: String, id: String)] {
-        try await driver.withReader { database in
-            let rows = try await database.raw("""
-                SELECT project, id FROM vector_stores WHERE \(self.expiresAt) <= \(bind: now)
-                AND EXISTS (SELECT 1 FROM vector_store_files f WHERE f.parent_id = vector_stores.id AND f.project = vector_stores.project)
-                ORDER BY seq
-                """).all()
-            return try rows.map { (try $0.decode(column: "project", as: String.self), try $0.decode(column: "id", as: String.self)) }
-        }
+        try await projectsAndIDs("""
+            SELECT project, id FROM vector_stores WHERE \(expiresAt) <= \(bind: now)
+            AND EXISTS (SELECT 1 FROM vector_store_files f WHERE f.parent_id = vector_stores.id AND f.project = vector_stores.project)
+            ORDER BY seq
+            """)
     }
 
-    /// The stored JSON's `expires_at`, read by the database.
-    private var expiresAt: SQLQueryString {
-        switch driver.dialect {
-        case .sqlite: "json_extract(body, '$.expires_at')"
-        case .postgres: "(body::jsonb ->> 'expires_at')::bigint"
+    /// The `(project, id)` rows a query selects.
+    private func projectsAndIDs(_ query: SQLQueryString) async throws -> [(project: String, id: String)] {
+        try await driver.withReader { database in
+            try await database.raw(query).all().map {
+                (try $0.decode(column: "project", as: String.self), try $0.decode(column: "id", as: String.self))
+            }
         }
     }
 }

@@ -94,52 +94,41 @@ struct Serve: AsyncParsableCommand {
         if let keys = setting(nil, "ASSISTANTS_API_KEYS") {
             configuration.apiKeys = try ProjectKeys(parsing: keys)
         }
-        if let text = setting(nil, "ASSISTANTS_RUN_EXPIRY_SECONDS") {
-            guard let value = Int(text), value > 0 else { throw ValidationError("invalid ASSISTANTS_RUN_EXPIRY_SECONDS '\(text)'") }
-            configuration.runExpirySeconds = value
+        /// An integer setting within `range`, nil when unset; `hint` follows the value in the error.
+        func integer(_ name: String, in range: ClosedRange<Int>, hint: String? = nil) throws -> Int? {
+            guard let text = setting(nil, name) else { return nil }
+            guard let value = Int(text), range.contains(value) else {
+                throw ValidationError("invalid \(name) '\(text)'" + (hint.map { " (\($0))" } ?? ""))
+            }
+            return value
         }
-        if let text = setting(nil, "ASSISTANTS_SWEEP_SECONDS") {
-            guard let value = Int(text), value > 0 else { throw ValidationError("invalid ASSISTANTS_SWEEP_SECONDS '\(text)'") }
-            configuration.sweepSeconds = value
-        }
+        if let value = try integer("ASSISTANTS_RUN_EXPIRY_SECONDS", in: 1...Int.max) { configuration.runExpirySeconds = value }
+        if let value = try integer("ASSISTANTS_SWEEP_SECONDS", in: 1...Int.max) { configuration.sweepSeconds = value }
         configuration.nodeID = setting(nil, "ASSISTANTS_NODE_ID")
-        if let text = setting(nil, "ASSISTANTS_NODE_TIMEOUT") {
-            guard let value = Int(text), value >= 3 else { throw ValidationError("invalid ASSISTANTS_NODE_TIMEOUT '\(text)' (seconds, at least 3)") }
+        if let value = try integer("ASSISTANTS_NODE_TIMEOUT", in: 3...Int.max, hint: "seconds, at least 3") {
             configuration.nodeTimeoutSeconds = value
         }
 
-        if let text = setting(nil, "ASSISTANTS_CODE_TIMEOUT_SECONDS") {
-            guard let value = Int(text), value > 0 else { throw ValidationError("invalid ASSISTANTS_CODE_TIMEOUT_SECONDS '\(text)'") }
+        if let value = try integer("ASSISTANTS_CODE_TIMEOUT_SECONDS", in: 1...Int.max) {
             configuration.codeInterpreter.limits.timeout = .seconds(value)
         }
-        if let text = setting(nil, "ASSISTANTS_CODE_IDLE_SECONDS") {
-            guard let value = Int(text), value > 0 else { throw ValidationError("invalid ASSISTANTS_CODE_IDLE_SECONDS '\(text)'") }
+        if let value = try integer("ASSISTANTS_CODE_IDLE_SECONDS", in: 1...Int.max) {
             configuration.codeInterpreter.idleTimeout = .seconds(value)
         }
-        if let text = setting(nil, "ASSISTANTS_CODE_MAX_SESSIONS") {
-            guard let value = Int(text), value > 0 else { throw ValidationError("invalid ASSISTANTS_CODE_MAX_SESSIONS '\(text)'") }
-            configuration.codeInterpreter.maxSessions = value
-        }
-        if let text = setting(nil, "ASSISTANTS_CODE_MEMORY_MB") {
-            guard let value = Int(text), value >= 64, value <= 1 << 24 else { throw ValidationError("invalid ASSISTANTS_CODE_MEMORY_MB '\(text)' (MiB, at least 64)") }
+        if let value = try integer("ASSISTANTS_CODE_MAX_SESSIONS", in: 1...Int.max) { configuration.codeInterpreter.maxSessions = value }
+        if let value = try integer("ASSISTANTS_CODE_MEMORY_MB", in: 64...(1 << 24), hint: "MiB, at least 64") {
             configuration.codeInterpreter.limits.memory = value * 1024 * 1024
         }
-        if let text = setting(nil, "ASSISTANTS_CODE_DISK_MB") {
-            guard let value = Int(text), value > 0, value <= 1 << 24 else { throw ValidationError("invalid ASSISTANTS_CODE_DISK_MB '\(text)' (MiB)") }
+        if let value = try integer("ASSISTANTS_CODE_DISK_MB", in: 1...(1 << 24), hint: "MiB") {
             configuration.codeInterpreter.limits.diskQuota = value * 1024 * 1024
         }
-
-        for (name, keyPath, minimum) in [("ASSISTANTS_IDLE_TIMEOUT_SECONDS", \ConnectionLimits.idleTimeoutSeconds, 1),
-                                         ("ASSISTANTS_SLOW_REQUEST_SECONDS", \ConnectionLimits.slowRequestSeconds, 1)] {
-            if let text = setting(nil, name) {
-                guard let value = Int(text), value >= minimum else { throw ValidationError("invalid \(name) '\(text)' (whole seconds)") }
-                configuration.connections[keyPath: keyPath] = value
-            }
+        if let value = try integer("ASSISTANTS_IDLE_TIMEOUT_SECONDS", in: 1...Int.max, hint: "whole seconds") {
+            configuration.connections.idleTimeoutSeconds = value
         }
-        if let text = setting(nil, "ASSISTANTS_MAX_CONNECTIONS") {
-            guard let value = Int(text), value > 0 else { throw ValidationError("invalid ASSISTANTS_MAX_CONNECTIONS '\(text)'") }
-            configuration.connections.maxConnections = value
+        if let value = try integer("ASSISTANTS_SLOW_REQUEST_SECONDS", in: 1...Int.max, hint: "whole seconds") {
+            configuration.connections.slowRequestSeconds = value
         }
+        if let value = try integer("ASSISTANTS_MAX_CONNECTIONS", in: 1...Int.max) { configuration.connections.maxConnections = value }
 
         var logger = Logger(label: "assistants-server")
         let level = setting(logLevel, "ASSISTANTS_LOG_LEVEL") ?? "info"

@@ -109,7 +109,7 @@ final class ChatCompletionsClient: ChatModel {
                 AppMetrics.modelRetry(route: route)
                 let delay = retry.delay(attempt: attempt, retryAfter: error.retryAfter)
                 logger.warning("upstream call failed, retrying", metadata: [
-                    "attempt": "\(attempt)", "error": "\(error.message)", "delay_ms": "\(delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)",
+                    "attempt": "\(attempt)", "error": "\(error.message)", "delay_ms": "\(delay.nanoseconds / 1_000_000)",
                 ])
                 try await Task.sleep(for: delay)
             } catch {

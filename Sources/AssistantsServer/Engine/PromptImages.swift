@@ -53,9 +53,14 @@ struct PromptImages: Sendable {
         return images
     }
 
+    /// Whether a message shows anything but text (an image part).
+    static func showsImages(_ message: Message) -> Bool {
+        message.content.contains { $0["type"]?.stringValue != "text" }
+    }
+
     /// A message's `content` for the chat model: plain text when it shows no image, else parts in order.
     func content(of message: Message, vision: Bool) -> JSONValue {
-        guard message.content.contains(where: { $0["type"]?.stringValue != "text" }) else { return .string(message.plainText) }
+        guard Self.showsImages(message) else { return .string(message.plainText) }
         var parts: [JSONValue] = []
         var text: [String] = []
         func flush() {

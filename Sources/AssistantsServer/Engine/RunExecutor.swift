@@ -135,8 +135,7 @@ struct RunExecutor {
             }
             return (messages, try await session.all(RunStep.self, parentID: run.id), ids, codeFiles + attached, imageFiles)
         }
-        let showsImages = messages.contains { $0.content.contains { $0["type"]?.stringValue != "text" } }
-        let images = showsImages ? await PromptImages.load(for: messages, files: imageFiles, blobs: blobs, vision: endpoint.vision) : nil
+        let images = messages.contains(where: PromptImages.showsImages) ? await PromptImages.load(for: messages, files: imageFiles, blobs: blobs, vision: endpoint.vision) : nil
         let prompt = PromptBuilder.build(run: run, threadMessages: messages, steps: steps, contextWindow: endpoint.contextWindow,
                                          images: images, vision: endpoint.vision)
         if prompt.overBudget, run.max_prompt_tokens != nil {

@@ -57,11 +57,15 @@ public final class ObjectStore: Sendable {
     /// reads `expires_at` from the stored JSON, so the runs still within their time (most of
     /// them, at every sweep) are not decoded.
     public func runsExpired(at now: Int) async throws -> [OwnedRun] {
-        let expiresAt: SQLQueryString = switch driver.dialect {
+        try await runs(where: "status IN (\(binds: Run.Status.active.map(\.rawValue))) AND \(expiresAt) <= \(bind: now)")
+    }
+
+    /// The stored JSON's `expires_at`, read by the database (runs, files and vector stores have one).
+    var expiresAt: SQLQueryString {
+        switch driver.dialect {
         case .sqlite: "json_extract(body, '$.expires_at')"
         case .postgres: "(body::jsonb ->> 'expires_at')::bigint"
         }
-        return try await runs(where: "status IN (\(binds: Run.Status.active.map(\.rawValue))) AND \(expiresAt) <= \(bind: now)")
     }
 
     /// A run of any project, with its project and the node that owns it (see `RunOwnership`).
