@@ -52,12 +52,12 @@ enum Removal {
 /// and closes the code_interpreter sessions of threads deleted meanwhile (by any server).
 final class HousekeepingService: Service, Sendable {
     let store: ObjectStore
-    let blobs: FileBlobs
+    let blobs: any BlobStore
     let codeInterpreter: CodeInterpreterService
     let interval: Duration
     let logger: Logger
 
-    init(store: ObjectStore, blobs: FileBlobs, codeInterpreter: CodeInterpreterService, interval: Duration, logger: Logger) {
+    init(store: ObjectStore, blobs: any BlobStore, codeInterpreter: CodeInterpreterService, interval: Duration, logger: Logger) {
         self.store = store
         self.blobs = blobs
         self.codeInterpreter = codeInterpreter
@@ -83,7 +83,7 @@ final class HousekeepingService: Service, Sendable {
         for (project, id) in try await store.expired(.file, at: now) {
             let deleted = try await store.write(project: project) { try await Removal.file(id, session: $0) }
             if deleted {
-                await blobs.remove(fileID: id)
+                try await blobs.remove(fileID: id)
                 logger.info("housekeeping: deleted expired file \(id)")
             }
         }
@@ -96,6 +96,7 @@ final class HousekeepingService: Service, Sendable {
             }
             logger.info("housekeeping: emptied expired vector store \(id)")
         }
+        try await blobs.tidy()
         for owner in codeInterpreter.sessionOwners() {
             let exists = try await store.read(project: owner.project) { try await $0.exists(.thread, id: owner.threadID) }
             if !exists {

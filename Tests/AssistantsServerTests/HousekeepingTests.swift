@@ -10,7 +10,7 @@ import Testing
         let directory = TestSupport.temporaryDirectory()
         let store = try await ObjectStore.open(url: TestSupport.databaseURL(database), logger: TestSupport.logger)
         defer { Task { await store.shutdown() } }
-        let blobs = try FileBlobs(dataDirectory: directory)
+        let blobs = try BlobStoreKind.defaultKind(databaseURL: TestSupport.databaseURL(database)).make(driver: store.driver, dataDirectory: directory)
         let project = TestSupport.uniqueProject()
         let now = unixNow()
 
@@ -19,7 +19,7 @@ import Testing
         var kept = OpenAIFile(id: IDPrefix.file.makeID(), bytes: 3, created_at: now, filename: "new.txt", purpose: "assistants")
         kept.expires_at = now + 3600
         let forever = OpenAIFile(id: IDPrefix.file.makeID(), bytes: 3, created_at: now, filename: "keep.txt", purpose: "assistants")
-        for file in [expired, kept, forever] { try await blobs.write(ByteBuffer(string: "abc"), fileID: file.id) }
+        for file in [expired, kept, forever] { try await blobs.put(fileID: file.id, bytes: ByteBuffer(string: "abc")) }
 
         var oldStore = VectorStore(id: IDPrefix.vectorStore.makeID(), created_at: now - 9 * 86_400)
         oldStore.expires_after = .init(anchor: "last_active_at", days: 1)
@@ -55,8 +55,8 @@ import Testing
             #expect(live.status == "completed")
             #expect(live.file_counts.total == 1)
         }
-        #expect(blobs.path(for: expired.id).map { FileManager.default.fileExists(atPath: $0) } != true)
-        #expect(blobs.path(for: kept.id).map { FileManager.default.fileExists(atPath: $0) } == true)
+        #expect(try await blobs.read(fileID: expired.id) == nil)
+        #expect(try await blobs.read(fileID: kept.id)?.size == 3)
 
         // Use does not bring an expired store back.
         try await store.write(project: project) { try await VectorStoreLibrary.touch([oldStore.id], session: $0) }

@@ -29,7 +29,7 @@ struct CodeInterpreterTool {
 
     let service: CodeInterpreterService
     let store: ObjectStore
-    let blobs: FileBlobs
+    let blobs: any BlobStore
 
     static func code(fromArguments arguments: String) -> String {
         if let value = try? JSONCoding.decode(JSONValue.self, from: arguments) {
@@ -79,8 +79,8 @@ struct CodeInterpreterTool {
         var sources: [(name: String, path: String)] = []
         for fileID in fileIDs {
             guard let file = try await store.read(project: project, { try await $0.get(OpenAIFile.self, id: fileID) }),
-                  let source = blobs.path(for: fileID) else { continue }
-            let name = FilesController.cleanFilename(file.filename)
+                  let source = try await blobs.localPath(fileID: fileID) else { continue }
+            let name = OpenAIFile.cleanFilename(file.filename)
             let staged = name.hasPrefix(".") ? "_" + name : name
             guard SandboxFolder.isPlainName(staged) else { continue }
             sources.append((staged, source))
@@ -105,7 +105,7 @@ struct CodeInterpreterTool {
             try SandboxFolder(path: directory).readRegularFile(components, maxBytes: limit)
         }) else { return nil }
         let file = OpenAIFile(id: IDPrefix.file.makeID(), bytes: bytes.count, created_at: unixNow(), filename: name, purpose: "assistants_output")
-        try await blobs.write(ByteBuffer(bytes: bytes), fileID: file.id)
+        try await blobs.put(fileID: file.id, bytes: ByteBuffer(bytes: bytes))
         try await store.write(project: project) { try await $0.insert(file) }
         return (file, components.joined(separator: "/"))
     }

@@ -22,30 +22,27 @@ struct PromptImages: Sendable {
         return nil
     }
 
-    /// Reads up to `count` bytes from the start of a stored file (off the event loop).
-    static func read(_ path: String, upTo count: Int) async throws -> ByteBuffer {
-        try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(path)) { handle in
-            try await handle.readToEnd(maximumSizeAllowed: .bytes(Int64(count)))
-        }
+    /// Reads the stored file whole when it is at most `count` bytes; nil when missing or larger.
+    static func read(_ fileID: String, in blobs: any BlobStore, upTo count: Int) async throws -> ByteBuffer? {
+        guard let content = try await blobs.read(fileID: fileID), content.size <= count else { return nil }
+        return try await content.prefix(bytes: count)
     }
 
     /// The image type of a stored file, nil when it is not an image or cannot be read.
-    static func mimeType(ofFileAt path: String) async -> String? {
-        let chunk = try? await FileSystem.shared.withFileHandle(forReadingAt: FilePath(path)) { handle in
-            try await handle.readChunk(fromAbsoluteOffset: 0, length: .bytes(12))
-        }
-        return chunk.flatMap { mimeType(of: Array($0.readableBytesView)) }
+    static func mimeType(ofFile fileID: String, in blobs: any BlobStore) async -> String? {
+        guard let content = try? await blobs.read(fileID: fileID), let header = try? await content.prefix(bytes: 12) else { return nil }
+        return mimeType(of: Array(header.readableBytesView))
     }
 
     /// Loads the images `messages` show, for a route with or without vision.
-    static func load(for messages: [Message], files: [String: OpenAIFile], blobs: FileBlobs, vision: Bool) async -> PromptImages {
+    static func load(for messages: [Message], files: [String: OpenAIFile], blobs: any BlobStore, vision: Bool) async -> PromptImages {
         var images = PromptImages()
         for message in messages {
             for part in message.content {
                 guard let fileID = part["image_file"]?["file_id"]?.stringValue else { continue }
                 images.names[fileID] = files[fileID]?.filename ?? fileID
-                guard vision, images.dataURLs[fileID] == nil, let path = blobs.path(for: fileID),
-                      let bytes = try? await read(path, upTo: maxBytes), let type = mimeType(of: Array(bytes.readableBytesView.prefix(12)))
+                guard vision, images.dataURLs[fileID] == nil,
+                      let bytes = try? await read(fileID, in: blobs, upTo: maxBytes), let type = mimeType(of: Array(bytes.readableBytesView.prefix(12)))
                 else { continue }
                 images.dataURLs[fileID] = "data:\(type);base64," + Data(bytes.readableBytesView).base64EncodedString()
             }

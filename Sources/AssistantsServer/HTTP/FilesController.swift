@@ -4,7 +4,7 @@ import Hummingbird
 /// `/v1/files`: multipart upload, list, retrieve, delete and download of the exact bytes.
 struct FilesController {
     let store: ObjectStore
-    let blobs: FileBlobs
+    let blobs: any BlobStore
     let maxUploadBytes: Int
 
     static let purposes: Set<String> = ["assistants", "batch", "fine-tune", "vision", "user_data", "evals"]
@@ -27,7 +27,7 @@ struct FilesController {
             let purpose = try form.required(form.string("purpose", allowed: Self.purposes), "purpose")
             let now = unixNow()
             var file = OpenAIFile(id: IDPrefix.file.makeID(), bytes: upload.byteCount, created_at: now,
-                                  filename: Self.cleanFilename(upload.filename), purpose: purpose)
+                                  filename: OpenAIFile.cleanFilename(upload.filename), purpose: purpose)
             if let anchor = upload.fields["expires_after[anchor]"], anchor != "created_at" {
                 throw APIError.invalidRequest("Invalid value: '\(anchor)'. Supported values are: 'created_at'.", param: "expires_after[anchor]")
             }
@@ -38,11 +38,11 @@ struct FilesController {
                 try JSONRequest.check(seconds, in: 3600...2_592_000, param: "expires_after[seconds]")
                 file.expires_at = now + seconds
             }
-            try await blobs.commit(temporaryPath: temporary, fileID: file.id)
+            try await blobs.put(fileID: file.id, movingFileAt: temporary)
             do {
                 try await store.write(project: context.project) { try await $0.insert(file) }
             } catch {
-                await blobs.remove(fileID: file.id)
+                try? await blobs.remove(fileID: file.id)
                 throw error
             }
             return try .json(encoding: file)
@@ -50,13 +50,6 @@ struct FilesController {
             await blobs.removeTemporary(temporary)
             throw error
         }
-    }
-
-    /// The client's filename is kept as metadata only; path separators and control characters are dropped.
-    static func cleanFilename(_ name: String?) -> String {
-        let base = (name ?? "upload").split(whereSeparator: { $0 == "/" || $0 == "\\" }).last.map(String.init) ?? "upload"
-        let cleaned = String(base.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F }.prefix(255))
-        return cleaned.isEmpty ? "upload" : cleaned
     }
 
     @Sendable func list(_ request: Request, context: APIRequestContext) async throws -> Response {
@@ -77,26 +70,33 @@ struct FilesController {
         let id = try context.parameters.require("file_id")
         let deleted = try await store.write(project: context.project) { try await Removal.file(id, session: $0) }
         guard deleted else { throw APIError.notFound("file", id: id) }
-        await blobs.remove(fileID: id)
+        // The file is gone from the API; bytes left behind by a failure here are never served.
+        do {
+            try await blobs.remove(fileID: id)
+        } catch {
+            context.logger.warning("could not remove the bytes of a deleted file", metadata: ["file_id": "\(id)", "error": "\(error)"])
+        }
         return try .json(encoding: DeletionStatus(id: id, object: "file"))
     }
 
     @Sendable func content(_ request: Request, context: APIRequestContext) async throws -> Response {
         let id = try context.parameters.require("file_id")
-        guard let file = try await store.read(project: context.project, { try await $0.get(OpenAIFile.self, id: id) }),
-              let path = blobs.path(for: file.id)
-        else {
+        guard let file = try await store.read(project: context.project, { try await $0.get(OpenAIFile.self, id: id) }) else {
             throw APIError.notFound("file", id: id)
         }
-        let body: ResponseBody
-        do {
-            body = try await FileIO().loadFile(path: path, context: context)
-        } catch {
+        guard let content = try await blobs.read(fileID: file.id) else {
             throw APIError.server("The bytes of file '\(id)' are missing from storage.")
+        }
+        // Streamed a chunk at a time, as the client reads it.
+        let body = ResponseBody(contentLength: content.size) { writer in
+            for try await chunk in content {
+                try await writer.write(chunk)
+            }
+            try await writer.finish(nil)
         }
         return Response(
             status: .ok,
-            headers: [.contentType: "application/octet-stream", .contentLength: String(file.bytes),
+            headers: [.contentType: "application/octet-stream", .contentLength: String(content.size),
                       .contentDisposition: "attachment; filename=\"\(file.filename.replacingOccurrences(of: "\"", with: ""))\""],
             body: body)
     }

@@ -18,3 +18,12 @@ public struct OpenAIFile: Codable, Sendable {
         self.purpose = purpose
     }
 }
+
+extension OpenAIFile {
+    /// The client's filename is kept as metadata only; path separators and control characters are dropped.
+    static func cleanFilename(_ name: String?) -> String {
+        let base = (name ?? "upload").split(whereSeparator: { $0 == "/" || $0 == "\\" }).last.map(String.init) ?? "upload"
+        let cleaned = String(base.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F }.prefix(255))
+        return cleaned.isEmpty ? "upload" : cleaned
+    }
+}
