@@ -51,7 +51,17 @@ def main(argv=None):
     ap.add_argument("--search-timeout", type=float, default=240, help="time budget of the search phase")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--sqlite", help="the server's SQLite database: count the store's chunks (read-only)")
+    ap.add_argument("--phase", choices=["all", "ingest", "search", "vectors"], default="all",
+                    help="ingest: upload and ingest, then save --state; search: search the saved store through "
+                         "the API; vectors: rank the store's stored embeddings in the bench itself (embeddings "
+                         "only), the questions embedded by --embeddings-url")
+    ap.add_argument("--state", help="where --phase ingest saves the store and files for the later phases")
+    ap.add_argument("--depth", type=int, default=5, help="results asked for per search (MRR looks this deep)")
+    ap.add_argument("--embeddings-url", help="an OpenAI-compatible base URL for --phase vectors")
+    ap.add_argument("--embedding-model", default="all-minilm-l6-v2")
     args = ap.parse_args(argv)
+    if args.phase in ("search", "vectors"):
+        return later_phase(args)
 
     corpus = Path(args.corpus)
     questions = [json.loads(line) for line in open(corpus / "questions.jsonl")]
@@ -142,47 +152,116 @@ def main(argv=None):
         except Exception as e:  # noqa: BLE001
             result["chunks_error"] = repr(e)
 
-    # 3. search
+    if args.phase == "ingest":
+        json.dump({"vector_store_id": vs_id, "by_file": by_file}, open(args.state, "w"))
+        result["vector_store_id"] = vs_id
+        print(json.dumps(result), flush=True)
+        return 0
+    result.update(search(args, h, questions, vs_id, by_file))
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+def sample_questions(args, questions):
     rng = random.Random(args.seed)
-    sample = questions[:] if args.queries >= len(questions) else rng.sample(questions, args.queries)
-    lat, hits, answer_hits, top1, errors = [], 0, 0, 0, 0
+    return questions[:] if args.queries >= len(questions) else rng.sample(questions, args.queries)
+
+
+def score(result, ranked_names, q):
+    """recall@5, recall@1, reciprocal rank (within the depth asked for) of one question."""
+    result["hits"] += q["doc"] in ranked_names[:5]
+    result["top1"] += bool(ranked_names) and ranked_names[0] == q["doc"]
+    result["rr"] += next((1.0 / (i + 1) for i, n in enumerate(ranked_names) if n == q["doc"]), 0.0)
+
+
+def later_phase(args):
+    corpus = Path(args.corpus)
+    questions = [json.loads(line) for line in open(corpus / "questions.jsonl")]
+    state = json.load(open(args.state))
+    h = httpx.Client(base_url=args.base_url.rstrip("/") + "/v1", timeout=120,
+                     headers={"Authorization": f"Bearer {args.api_key}", "OpenAI-Beta": "assistants=v2"})
+    if args.phase == "search":
+        result = search(args, h, questions, state["vector_store_id"], state["by_file"])
+    else:
+        result = vector_ranking(args, questions, state["vector_store_id"], state["by_file"])
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+def vector_ranking(args, questions, vs_id, by_file):
+    """Embeddings only: every stored embedding of the store (packed little-endian Float32) against
+    each question's embedding, by cosine, in the bench (the server fuses with full text)."""
+    import sqlite3
+    import struct
+    db = sqlite3.connect(f"file:{args.sqlite}?mode=ro", uri=True, timeout=30)
+    rows = db.execute("SELECT file_id, embedding FROM chunks WHERE vector_store_id = ? AND embedding IS NOT NULL",
+                      (vs_id,)).fetchall()
+    db.close()
+
+    def unit(v):
+        n = sum(x * x for x in v) ** 0.5 or 1.0
+        return [x / n for x in v]
+
+    chunks = [(by_file.get(fid), unit(struct.unpack(f"<{len(blob) // 4}f", blob))) for fid, blob in rows]
+    sample = sample_questions(args, questions)
+    vectors = []
+    with httpx.Client(timeout=120) as c:
+        for i in range(0, len(sample), 64):
+            r = c.post(args.embeddings_url.rstrip("/") + "/embeddings",
+                       json={"model": args.embedding_model, "input": [q["question"] for q in sample[i:i + 64]]})
+            r.raise_for_status()
+            vectors += [unit(d["embedding"]) for d in sorted(r.json()["data"], key=lambda d: d["index"])]
+    result = {"queries": len(sample), "hits": 0, "top1": 0, "rr": 0.0, "chunks": len(chunks)}
+    for q, v in zip(sample, vectors):
+        scored = sorted(((sum(a * b for a, b in zip(v, e)), name) for name, e in chunks), reverse=True)
+        score(result, [name for _, name in scored[:args.depth]], q)
+    return finish(result, [])
+
+
+def finish(result, lat):
+    done = result["queries"]
+    result["recall_at_5"] = round(result.pop("hits") / done, 4) if done else None
+    result["recall_at_1"] = round(result.pop("top1") / done, 4) if done else None
+    result["mrr"] = round(result.pop("rr") / done, 4) if done else None
+    for p in (50, 90, 99):
+        result[f"search_ms_p{p}"] = round(pct(lat, p), 2) if lat else None
+    result["search_ms_mean"] = round(statistics.mean(lat), 2) if lat else None
+    result["search_ms_max"] = round(max(lat), 2) if lat else None
+    return result
+
+
+def search(args, h, questions, vs_id, by_file):
+    """Sequential searches through the API: latency, recall@5, recall@1, MRR, answer in the chunks."""
+    result: dict = {}
+    sample = sample_questions(args, questions)
+    depth = max(5, args.depth)
+    lat, answer_hits, errors = [], 0, 0
+    tally = {"queries": 0, "hits": 0, "top1": 0, "rr": 0.0}
     # warm-up (not measured)
     for q in questions[:3]:
-        h.post(f"/vector_stores/{vs_id}/search", json={"query": q["question"], "max_num_results": 5})
+        h.post(f"/vector_stores/{vs_id}/search", json={"query": q["question"], "max_num_results": depth})
     t_search = time.monotonic()
-    done = 0
     for q in sample:
         if time.monotonic() - t_search > args.search_timeout:
-            log(f"search budget of {args.search_timeout} s used up after {done} queries")
+            log(f"search budget of {args.search_timeout} s used up after {tally['queries']} queries")
             break
         s = time.perf_counter()
-        r = h.post(f"/vector_stores/{vs_id}/search", json={"query": q["question"], "max_num_results": 5})
+        r = h.post(f"/vector_stores/{vs_id}/search", json={"query": q["question"], "max_num_results": depth})
         lat.append((time.perf_counter() - s) * 1000)
-        done += 1
+        tally["queries"] += 1
         if r.status_code != 200:
             errors += 1
             continue
-        data = r.json()["data"][:5]
-        names = [by_file.get(d["file_id"]) for d in data]
-        if q["doc"] in names:
-            hits += 1
-        if names and names[0] == q["doc"]:
-            top1 += 1
-        if any(q["answer"] in c["text"] for d in data for c in d["content"]):
+        data = r.json()["data"][:depth]
+        score(tally, [by_file.get(d["file_id"]) for d in data], q)
+        if any(q["answer"] in c["text"] for d in data[:5] for c in d["content"]):
             answer_hits += 1
-    result["queries"] = done
+    done = tally["queries"]
+    result.update(finish(tally, lat))
     result["search_errors"] = errors
-    result["recall_at_5"] = round(hits / done, 4) if done else None
-    result["recall_at_1"] = round(top1 / done, 4) if done else None
     result["answer_in_top5_chunks"] = round(answer_hits / done, 4) if done else None
-    result["search_ms_p50"] = round(pct(lat, 50), 2) if lat else None
-    result["search_ms_p90"] = round(pct(lat, 90), 2) if lat else None
-    result["search_ms_p99"] = round(pct(lat, 99), 2) if lat else None
-    result["search_ms_mean"] = round(statistics.mean(lat), 2) if lat else None
-    result["search_ms_max"] = round(max(lat), 2) if lat else None
     result["vector_store_id"] = vs_id
-    print(json.dumps(result), flush=True)
-    return 0
+    return result
 
 
 if __name__ == "__main__":

@@ -39,8 +39,18 @@ struct FileSearchTool {
         let threshold = tool["file_search"]?["ranking_options"]?["score_threshold"]?.doubleValue ?? 0
         let ranker = tool["file_search"]?["ranking_options"]?["ranker"]?.stringValue ?? "default_2024_08_21"
         let queries = Self.queries(fromArguments: arguments)
-        let results = queries.isEmpty ? [] : try await search.search(
-            project: project, vectorStoreIDs: vectorStoreIDs, queries: queries, maxResults: maxResults, scoreThreshold: threshold)
+        var results: [SearchResult] = []
+        if !queries.isEmpty {
+            do {
+                results = try await search.search(project: project, vectorStoreIDs: vectorStoreIDs, queries: queries,
+                                                  maxResults: maxResults, scoreThreshold: threshold)
+            } catch let error as DomainError where error.code == FileSearch.dimensionsErrorCode {
+                // Embeddings of another model in a store: the run still finds passages by their words
+                // (the search endpoint answers this 400, for whoever manages the store).
+                results = try await search.search(project: project, vectorStoreIDs: vectorStoreIDs, queries: queries,
+                                                  maxResults: maxResults, scoreThreshold: threshold, semantic: false)
+            }
+        }
         return [
             "id": .string(callID),
             "type": "file_search",

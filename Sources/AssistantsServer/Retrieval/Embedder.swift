@@ -4,10 +4,23 @@ import NIOCore
 
 /// Computes embeddings through an OpenAI-compatible `POST /embeddings`, when an embedding model
 /// is configured (`ASSISTANTS_EMBEDDING_MODEL`); vectors are then searched beside full text.
+/// Tests replace the upstream with a function of their own (`init(model:batch:)`).
 public struct Embedder: Sendable {
-    let http: HTTPClient
-    let endpoint: UpstreamEndpoint
+    /// The model's name, for messages.
+    let model: String
     let batchSize = 64
+    private let embedBatch: @Sendable ([String]) async throws -> [[Float]]
+
+    init(http: HTTPClient, endpoint: UpstreamEndpoint) {
+        model = endpoint.upstreamModel
+        embedBatch = { try await Self.embedBatch($0, http: http, endpoint: endpoint) }
+    }
+
+    /// An embedder computing each batch with `batch` (its vectors are normalized here).
+    init(model: String, batch: @escaping @Sendable ([String]) async throws -> [[Float]]) {
+        self.model = model
+        embedBatch = { try await batch($0).map(Self.normalized) }
+    }
 
     public func embed(_ texts: [String]) async throws -> [[Float]] {
         var vectors: [[Float]] = []
@@ -20,7 +33,7 @@ public struct Embedder: Sendable {
         return vectors
     }
 
-    private func embedBatch(_ texts: [String]) async throws -> [[Float]] {
+    private static func embedBatch(_ texts: [String], http: HTTPClient, endpoint: UpstreamEndpoint) async throws -> [[Float]] {
         struct Response: Decodable {
             struct Item: Decodable {
                 var index: Int?

@@ -17,6 +17,13 @@ public struct SearchResult: Sendable {
 struct FileSearch {
     let store: ObjectStore
     let embedder: Embedder?
+    /// The in-memory vector index of each store searched lately.
+    var vectors = VectorIndexCache(budgetBytes: 512 * 1024 * 1024)
+
+    /// The `code` of the 400 answered when a store's embeddings and the query's differ in length.
+    static let dimensionsErrorCode = "embedding_dimensions_mismatch"
+    /// Rows of stored embeddings read per query while a store's index loads.
+    static let loadPageSize = 4096
 
     static let stopwords: Set<String> = [
         "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "how", "in", "is", "it", "of", "on", "or", "that",
@@ -32,8 +39,9 @@ struct FileSearch {
     }
 
     /// The best `maxResults` results, plus one more when more exist (callers trim it and report `has_more`).
+    /// With `semantic` false, only full text ranks (what a run falls back to when the embeddings cannot be used).
     func search(project: String, vectorStoreIDs: [String], queries: [String], maxResults: Int,
-                scoreThreshold: Double = 0, filters: JSONValue? = nil) async throws -> [SearchResult] {
+                scoreThreshold: Double = 0, filters: JSONValue? = nil, semantic: Bool = true) async throws -> [SearchResult] {
         // Filters apply to file attributes after ranking, so they need a deeper candidate list.
         let candidates = filters == nil ? max(maxResults * 5, 50) : max(maxResults * 50, 2000)
         var lists: [[ChunkHit]] = []
@@ -45,14 +53,8 @@ struct FileSearch {
             for hit in hits { bestRank[hit.seq] = max(bestRank[hit.seq] ?? 0, hit.rank) }
             lists.append(hits)
         }
-        if let embedder {
-            let embedded = try await store.search(project: project) { try await $0.embeddedChunks(vectorStoreIDs: vectorStoreIDs) }
-            if !embedded.isEmpty {
-                for vector in try await embedder.embed(queries) {
-                    let scored = embedded.map { entry in (entry.hit, zip(entry.vector, vector).reduce(Float(0)) { $0 + $1.0 * $1.1 }) }
-                    lists.append(scored.sorted { $0.1 > $1.1 }.prefix(candidates).map(\.0))
-                }
-            }
+        if let embedder, semantic {
+            lists += try await vectorLists(project: project, vectorStoreIDs: vectorStoreIDs, queries: queries, embedder: embedder, limit: candidates)
         }
         // Reciprocal rank fusion; with a single list the full-text score itself is the score.
         var fused: [Int: (hit: ChunkHit, score: Double)] = [:]
@@ -88,6 +90,63 @@ struct FileSearch {
             if results.count > maxResults { break }
         }
         return results
+    }
+}
+
+extension FileSearch {
+    /// One ranked list per query from the stores' vector indexes (none when no store holds
+    /// embeddings, and then the query is not embedded either).
+    func vectorLists(project: String, vectorStoreIDs: [String], queries: [String], embedder: Embedder, limit: Int) async throws -> [[ChunkHit]] {
+        let generations = try await store.read(project: project) { try await $0.vectorGenerations(vectorStoreIDs: vectorStoreIDs) }
+        var indexes: [(id: String, index: VectorIndex)] = []
+        for id in Set(vectorStoreIDs).sorted() {
+            let index = try await vectors.index(for: .init(project: project, vectorStoreID: id), generation: generations[id] ?? 0) {
+                try await loadIndex(project: project, vectorStoreID: id)
+            }
+            if !index.mixedDimensions.isEmpty {
+                throw DomainError.invalidRequest(
+                    "The vector store '\(id)' holds embeddings of \(index.mixedDimensions.map(String.init).joined(separator: " and ")) dimensions: "
+                        + "its files were embedded by different models. Remove its files and add them again to embed them with the current model.",
+                    code: Self.dimensionsErrorCode)
+            }
+            if index.count > 0 { indexes.append((id, index)) }
+        }
+        guard !indexes.isEmpty else { return [] }
+        var lists: [[ChunkHit]] = []
+        for vector in try await embedder.embed(queries) {
+            var best: [(seq: Int, score: Float)] = []
+            for (id, index) in indexes {
+                guard index.dimensions == vector.count else {
+                    throw DomainError.invalidRequest(
+                        "The vector store '\(id)' holds embeddings of \(index.dimensions) dimensions, but the embedding model '\(embedder.model)' "
+                            + "gives \(vector.count): its files were embedded by another model. Remove its files and add them again to embed them with the current model.",
+                        code: Self.dimensionsErrorCode)
+                }
+                best += try await index.nearest(to: vector, k: limit)
+            }
+            let top = best.sorted { $0.score > $1.score || ($0.score == $1.score && $0.seq < $1.seq) }.prefix(limit)
+            let hits = try await store.search(project: project) { try await $0.chunkHits(seqs: top.map(\.seq)) }
+            let bySeq = Dictionary(hits.map { ($0.seq, $0) }, uniquingKeysWith: { first, _ in first })
+            lists.append(top.compactMap { bySeq[$0.seq] })
+        }
+        return lists
+    }
+
+    /// Reads a store's embeddings page by page into a new index; the decoding runs off the event loop.
+    func loadIndex(project: String, vectorStoreID: String) async throws -> VectorIndex {
+        let expected = try await store.search(project: project) { try await $0.embeddingCount(vectorStoreID: vectorStoreID) }
+        let builder = VectorIndexBuilder(expectedRows: expected)
+        var after = 0
+        while true {
+            let page = try await store.search(project: project) {
+                try await $0.embeddingPage(vectorStoreID: vectorStoreID, afterSeq: after, limit: Self.loadPageSize)
+            }
+            guard let last = page.last else { break }
+            try await Offload.run { builder.add(page) }
+            after = last.seq
+            if page.count < Self.loadPageSize { break }
+        }
+        return try await Offload.run { builder.finish() }
     }
 }
 
@@ -131,38 +190,5 @@ enum AttributeFilter {
         if let x = a.doubleValue, let y = b.doubleValue { return x < y ? -1 : (x > y ? 1 : 0) }
         if let x = a.stringValue, let y = b.stringValue { return x < y ? -1 : (x > y ? 1 : 0) }
         return nil
-    }
-
-    /// Checks a filter's shape, naming the bad parameter.
-    static func validate(_ value: JSONValue, param: String) throws {
-        guard case .object(let fields) = value else {
-            throw APIError.invalidRequest("Invalid type for '\(param)': expected an object.", param: param, code: "invalid_type")
-        }
-        let request = JSONRequest(fields: fields, path: param + ".")
-        let type = try request.required(request.string("type", allowed: ["eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "and", "or"]), "type")
-        if type == "and" || type == "or" {
-            try request.rejectUnknown(allowed: ["type", "filters"])
-            let filters = try request.required(request.array("filters"), "filters")
-            for (index, filter) in filters.enumerated() { try validate(filter, param: "\(param).filters[\(index)]") }
-        } else {
-            try request.rejectUnknown(allowed: ["type", "key", "value"])
-            _ = try request.required(request.string("key"), "key")
-            let value = try request.required(request.raw("value"), "value")
-            let scalar: (JSONValue) -> Bool = {
-                switch $0 {
-                case .string, .int, .double, .bool: true
-                default: false
-                }
-            }
-            let valid: Bool
-            if case .array(let items) = value {
-                valid = items.allSatisfy { scalar($0) && $0.boolValue == nil }
-            } else {
-                valid = scalar(value)
-            }
-            guard valid else {
-                throw request.typeError("value", expected: "a string, number, boolean or an array of strings and numbers", got: value)
-            }
-        }
     }
 }

@@ -22,8 +22,11 @@ public struct ChunkHit: Sendable {
 /// Chunk storage and full-text search: FTS5 with bm25 in SQLite, `ts_rank_cd` in PostgreSQL.
 extension StoreSession {
     public func insertChunks(_ chunks: [Chunk], vectorStoreID: String, fileID: String) async throws {
-        for chunk in chunks {
-            let embedding = chunk.embedding.map { vector in vector.withUnsafeBufferPointer { Data(buffer: $0) } }
+        for (position, chunk) in chunks.enumerated() {
+            // SQLite runs these inline: a big file's thousands of inserts give the event loop back
+            // every few rows, so requests on the same loop (`/health` among them) are not held up.
+            if position % Self.insertsBetweenYields == Self.insertsBetweenYields - 1 { await Task.yield() }
+            let embedding = chunk.embedding.map(VectorCodec.encode)
             try await database.raw("""
                 INSERT INTO chunks (project, vector_store_id, file_id, chunk_index, start_offset, end_offset, text, embedding)
                 VALUES (\(bind: project), \(bind: vectorStoreID), \(bind: fileID), \(bind: chunk.index), \(bind: chunk.startOffset),
@@ -31,6 +34,8 @@ extension StoreSession {
                 """).run()
         }
     }
+
+    static let insertsBetweenYields = 16
 
     /// Deletes the chunks of one file in a store, or of the whole store.
     public func deleteChunks(vectorStoreID: String, fileID: String? = nil) async throws {
@@ -82,18 +87,46 @@ extension StoreSession {
         }
     }
 
-    /// Every chunk with an embedding in the given stores: what vector search scans.
-    public func embeddedChunks(vectorStoreIDs: [String]) async throws -> [(hit: ChunkHit, vector: [Float])] {
-        guard !vectorStoreIDs.isEmpty else { return [] }
-        return try await database.raw("""
-            SELECT seq, vector_store_id, file_id, text, embedding FROM chunks
-            WHERE project = \(bind: project) AND vector_store_id IN (\(binds: vectorStoreIDs)) AND embedding IS NOT NULL
+    /// Each store's chunk generation (0 when none was ever written): a trigger bumps it whenever
+    /// a chunk of the store is written or removed, by any server on the database.
+    public func vectorGenerations(vectorStoreIDs: [String]) async throws -> [String: Int] {
+        guard !vectorStoreIDs.isEmpty else { return [:] }
+        var generations: [String: Int] = [:]
+        for row in try await database.raw("""
+            SELECT vector_store_id, generation FROM vector_store_generations WHERE vector_store_id IN (\(binds: vectorStoreIDs))
+            """).all() {
+            generations[try row.decode(column: "vector_store_id", as: String.self)] = try row.decode(column: "generation", as: Int.self)
+        }
+        return generations
+    }
+
+    /// How many chunks of a store have an embedding (what a vector index of it holds).
+    public func embeddingCount(vectorStoreID: String) async throws -> Int {
+        try await database.raw("""
+            SELECT CAST(COUNT(*) AS BIGINT) AS n FROM chunks
+            WHERE project = \(bind: project) AND vector_store_id = \(bind: vectorStoreID) AND embedding IS NOT NULL
+            """).first()?.decode(column: "n", as: Int.self) ?? 0
+    }
+
+    /// Up to `limit` embeddings of a store with `seq` past `afterSeq`, in `seq` order: one page of a vector index's load.
+    public func embeddingPage(vectorStoreID: String, afterSeq: Int, limit: Int) async throws -> [(seq: Int, embedding: Data)] {
+        try await database.raw("""
+            SELECT seq, embedding FROM chunks
+            WHERE project = \(bind: project) AND vector_store_id = \(bind: vectorStoreID) AND embedding IS NOT NULL AND seq > \(bind: afterSeq)
+            ORDER BY seq LIMIT \(literal: limit)
             """).all().map { row in
-            let data = try row.decode(column: "embedding", as: Data.self)
-            let vector = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-            return (ChunkHit(seq: try row.decode(column: "seq", as: Int.self), vectorStoreID: try row.decode(column: "vector_store_id", as: String.self),
-                             fileID: try row.decode(column: "file_id", as: String.self), text: try row.decode(column: "text", as: String.self), rank: 0),
-                    vector)
+            (try row.decode(column: "seq", as: Int.self), try row.decode(column: "embedding", as: Data.self))
+        }
+    }
+
+    /// The chunks with these `seq`s that still exist, in no particular order (rank 0).
+    public func chunkHits(seqs: [Int]) async throws -> [ChunkHit] {
+        guard !seqs.isEmpty else { return [] }
+        return try await database.raw("""
+            SELECT seq, vector_store_id, file_id, text FROM chunks WHERE project = \(bind: project) AND seq IN (\(binds: seqs))
+            """).all().map { row in
+            ChunkHit(seq: try row.decode(column: "seq", as: Int.self), vectorStoreID: try row.decode(column: "vector_store_id", as: String.self),
+                     fileID: try row.decode(column: "file_id", as: String.self), text: try row.decode(column: "text", as: String.self), rank: 0)
         }
     }
 
@@ -115,5 +148,43 @@ extension StoreSession {
             ) AS per_file
             """).first()?.decode(column: "bytes", as: Int.self) ?? 0
         return (counts, bytes)
+    }
+}
+
+extension Migrations {
+    /// `vector_store_generations`: a counter per vector store that triggers on `chunks` bump in
+    /// the transaction that writes or removes its chunks, whichever code path (or server) does it.
+    /// A cached vector index is current while the counter it was loaded at still holds.
+    static func vectorGenerationTables(dialect: DatabaseDialect) -> [SQLQueryString] {
+        let table: SQLQueryString = "CREATE TABLE IF NOT EXISTS vector_store_generations (vector_store_id TEXT PRIMARY KEY, generation BIGINT NOT NULL)"
+        // A store's embeddings are loaded in pages of `seq` ranges.
+        let pages: SQLQueryString = "CREATE INDEX IF NOT EXISTS chunks_store_seq ON chunks (vector_store_id, seq)"
+        switch dialect {
+        case .sqlite:
+            return [table, pages] + [("ai", "INSERT", "new"), ("ad", "DELETE", "old")].map { (name: String, event: String, row: String) -> SQLQueryString in
+                """
+                CREATE TRIGGER IF NOT EXISTS chunks_generation_\(unsafeRaw: name) AFTER \(unsafeRaw: event) ON chunks BEGIN
+                INSERT INTO vector_store_generations (vector_store_id, generation) VALUES (\(unsafeRaw: row).vector_store_id, 1)
+                ON CONFLICT (vector_store_id) DO UPDATE SET generation = generation + 1; END
+                """
+            }
+        case .postgres:
+            // One bump per statement and store (a transition table), in a fixed order so that two
+            // transactions touching the same stores cannot deadlock on their counters.
+            return [table, pages, """
+                CREATE OR REPLACE FUNCTION chunks_bump_generation() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    INSERT INTO vector_store_generations (vector_store_id, generation)
+                    SELECT DISTINCT vector_store_id, 1 FROM changed ORDER BY vector_store_id
+                    ON CONFLICT (vector_store_id) DO UPDATE SET generation = vector_store_generations.generation + 1;
+                    RETURN NULL;
+                END $$
+                """] + [("ai", "INSERT", "NEW"), ("ad", "DELETE", "OLD")].map { (name: String, event: String, row: String) -> SQLQueryString in
+                """
+                CREATE OR REPLACE TRIGGER chunks_generation_\(unsafeRaw: name) AFTER \(unsafeRaw: event) ON chunks
+                REFERENCING \(unsafeRaw: row) TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION chunks_bump_generation()
+                """
+            }
+        }
     }
 }
