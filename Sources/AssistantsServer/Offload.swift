@@ -1,24 +1,54 @@
 import NIOPosix
 
 /// The one way blocking work leaves NIO's event loops, which run every task here (they are the
-/// Swift Concurrency executor): short file-system and CPU work goes to NIO's thread pool, and
-/// child processes that may run for minutes (pdftotext) to a bounded pool of their own, so they
-/// can never take the threads that SQLite's COMMITs wait for.
+/// Swift Concurrency executor): short file-system and CPU work goes to NIO's thread pool. Child
+/// processes are run with swift-subprocess, whose pipes are watched by its own epoll thread, so
+/// waiting for one holds no thread at all; `children` bounds how many long ones (pdftotext) run
+/// at once, so two big PDFs cannot take both cores from the event loops.
 enum Offload {
     /// Short blocking work: a file-system call, a parse, an fsync.
     static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await NIOThreadPool.singleton.runIfActive(body)
     }
 
-    /// Threads for child processes, at most two at once.
-    static let processPool: NIOThreadPool = {
-        let pool = NIOThreadPool(numberOfThreads: 2)
-        pool.start()
-        return pool
-    }()
+    /// Long child processes running at once, at most two; the others wait their turn.
+    static let children = AsyncLimiter(limit: 2)
 
-    /// Work that waits for a child process.
-    static func process<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await processPool.runIfActive(body)
+    /// Work that waits for a long child process: it starts when one of the `children` slots is free.
+    static func process<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+        try await children.run(body)
+    }
+}
+
+/// At most `limit` bodies run at once; the others wait, in order, without holding a thread.
+actor AsyncLimiter {
+    let limit: Int
+    private var running = 0
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    func run<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+        await acquire()
+        defer { release() }
+        return try await body()
+    }
+
+    private func acquire() async {
+        if running < limit {
+            running += 1
+            return
+        }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    private func release() {
+        if waiters.isEmpty {
+            running -= 1
+        } else {
+            waiters.removeFirst().resume()
+        }
     }
 }

@@ -409,6 +409,12 @@ def wait_vs_file(client: openai.OpenAI, vs_id: str, file_id: str, timeout: float
                  lambda f: f.status != "in_progress", f"vector store file {file_id}", timeout, interval)
 
 
+def wait_ingested(client: openai.OpenAI, vs_id: str, timeout: float, interval: float):
+    """Poll a vector store until none of its files is in progress (whatever the store's status)."""
+    return _wait(lambda: client.vector_stores.retrieve(vs_id), lambda v: v.file_counts.in_progress == 0,
+                 f"ingestion into vector store {vs_id}", timeout, interval)
+
+
 def wait_batch(client: openai.OpenAI, vs_id: str, batch_id: str, timeout: float = 30.0, interval: float = 0.05):
     return _wait(lambda: client.vector_stores.file_batches.retrieve(batch_id, vector_store_id=vs_id),
                  lambda b: b.status != "in_progress", f"file batch {batch_id}", timeout, interval)

@@ -2,24 +2,15 @@
 embedded through the upstream's /v1/embeddings at ingestion, queries at search time, and the
 vector ranking is fused with full-text ranking."""
 import io
-import time
 
 import pytest
+
+from helpers import wait_ingested
 
 
 @pytest.fixture
 def embedded(server_factory):
     return server_factory(name="embeddings", extra_env={"ASSISTANTS_EMBEDDING_MODEL": "embed-small"})
-
-
-def _wait_ready(client, store_id, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        store = client.vector_stores.retrieve(store_id)
-        if store.file_counts.in_progress == 0:
-            return store
-        time.sleep(0.1)
-    raise AssertionError("ingestion did not finish")
 
 
 def test_embeddings_are_computed_and_fused(embedded, upstream):
@@ -31,7 +22,7 @@ def test_embeddings_are_computed_and_fused(embedded, upstream):
     }
     ids = {name: client.files.create(file=(name, io.BytesIO(data)), purpose="assistants").id for name, data in texts.items()}
     store = client.vector_stores.create(name="emb", file_ids=list(ids.values()))
-    store = _wait_ready(client, store.id)
+    store = wait_ingested(client, store.id, timeout=30, interval=0.1)
     assert store.file_counts.completed == 3, store.file_counts
     embedded_inputs = [r for r in upstream.requests if r.path.endswith("/embeddings")]
     assert embedded_inputs, "no chunk was embedded"

@@ -37,8 +37,7 @@ struct KernelResult: Decodable, Sendable {
 actor CodeSession {
     let directory: String
     let sandbox: Sandbox
-    private var process: Process?
-    private var input: FileHandle?
+    private var kernel: SandboxProcess?
     private var lines: AsyncStream<String>?
     private var cgroup: SandboxCgroup?
     private var nextID = 0
@@ -68,7 +67,7 @@ actor CodeSession {
         await acquire()
         defer { release() }
         lastUsed.withLockedValue { $0 = .now }
-        if process?.isRunning != true { try await start() }
+        if kernel?.isRunning != true { try await start() }
         nextID += 1
         let token = Self.makeToken()
         let oomBefore = await oomKills()
@@ -83,10 +82,10 @@ actor CodeSession {
             await self?.stop()
         }
         defer { watchdog.cancel() }
-        // A descriptor of its own: `stop()` may close the pipe's while the write waits.
-        if let descriptor = input.map({ dup($0.fileDescriptor) }), descriptor >= 0 {
-            try await Self.send(Array((request.jsonString + "\n").utf8), to: descriptor)
-        }
+        // Written by swift-subprocess's I/O thread: a request larger than the pipe's buffer waits
+        // there for the kernel to read, never on a loop; a dead kernel ends the write (EPIPE) and
+        // the missing answer then reports it.
+        kernel?.send(Array((request.jsonString + "\n").utf8))
         while let line = await nextLine() {
             // Only the answer carrying this request's token counts: stale or forged lines are dropped.
             guard let result = try? JSONCoding.decode(KernelResult.self, from: line),
@@ -108,24 +107,6 @@ actor CodeSession {
         }
         return KernelResult(id: nextID, token: token, status: timedOut.withLockedValue({ $0 }) ? "timeout" : "error",
                             stdout: nil, stderr: nil, error: message, files: nil, images: nil, restarted: true, exit: nil)
-    }
-
-    /// Writes a request to the kernel's pipe off the event loop: a request larger than the pipe's
-    /// buffer waits there for the kernel to read, never on a loop. A dead kernel ends the write
-    /// (EPIPE, SIGPIPE being ignored), and the missing answer then reports it.
-    static func send(_ bytes: [UInt8], to descriptor: Int32) async throws {
-        try await Offload.run {
-            defer { close(descriptor) }
-            var offset = 0
-            while offset < bytes.count {
-                let written = bytes.withUnsafeBytes { raw in
-                    raw.baseAddress.map { Foundation.write(descriptor, $0 + offset, bytes.count - offset) } ?? -1
-                }
-                if written < 0 && errno == EINTR { continue }
-                guard written > 0 else { return }
-                offset += written
-            }
-        }
     }
 
     /// The OOM kills of the sandbox's cgroup so far (0 without one).
@@ -188,30 +169,9 @@ actor CodeSession {
         }
         self.cgroup = cgroup
         let launch = sandbox.launch(sessionDirectory: directory, cgroup: cgroup)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: launch.executable)
-        process.arguments = launch.arguments
-        process.environment = [:]
-        let stdin = Pipe()
-        let stdout = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = FileHandle.nullDevice
-        let (lines, continuation) = AsyncStream.makeStream(of: String.self)
-        let splitter = NIOLockedValueBox(SSELineSplitter())
-        stdout.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData  // blocking-ok: on Foundation's reader thread
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-                continuation.finish()
-                return
-            }
-            for line in splitter.withLockedValue({ $0.push(ByteBuffer(bytes: data)) }) { continuation.yield(line) }
-        }
-        try process.run()
-        self.process = process
-        self.input = stdin.fileHandleForWriting
-        self.lines = lines
+        let kernel = try await SandboxProcess.start(executable: launch.executable, arguments: launch.arguments)
+        self.kernel = kernel
+        self.lines = kernel.lines
         // The kernel announces itself before taking requests.
         let ready = Task { [weak self] in
             try await Task.sleep(for: .seconds(15))
@@ -222,17 +182,13 @@ actor CodeSession {
             if line.contains("\"ready\"") { return }
         }
         stop()
-        throw APIError.server("The code sandbox did not start.")
+        throw DomainError.server("The code sandbox did not start.")
     }
 
     /// Kills the sandbox (bwrap's --die-with-parent takes everything inside with it) and removes its cgroup.
     func stop() {
-        if let process, process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-        }
-        try? input?.close()
-        process = nil
-        input = nil
+        kernel?.stop()
+        kernel = nil
         lines = nil
         if let cgroup {
             self.cgroup = nil

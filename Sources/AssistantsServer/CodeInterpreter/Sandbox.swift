@@ -61,6 +61,12 @@ public struct Sandbox: Sendable {
     public let limits: Limits
     /// Where sessions get their cgroups; nil: none (the limits are used as given).
     let cgroups: SandboxCgroups?
+    /// The host's configuration files a session sees read-only, those of `systemFiles` that
+    /// exist here (looked up once, at start-up, not at each session's start).
+    let systemBinds: [String]
+
+    static let systemFiles = ["/etc/alternatives", "/etc/python3", "/etc/python3.11", "/etc/matplotlibrc", "/etc/fonts",
+                              "/etc/ld.so.cache", "/etc/localtime", "/var/cache/fontconfig"]
 
     var kernelPath: String { root + "/kernel.py" }
     var passwdPath: String { root + "/passwd" }
@@ -83,6 +89,7 @@ public struct Sandbox: Sendable {
         }
         self.limits = limits
         self.cgroups = cgroups
+        systemBinds = Self.systemFiles.filter { manager.fileExists(atPath: $0) }
         try manager.createDirectory(atPath: sessionsPath, withIntermediateDirectories: true)
         try SandboxKernelSource.text.write(toFile: kernelPath, atomically: true, encoding: .utf8)  // blocking-ok: start-up
         try "nobody:x:65534:65534:sandbox:/mnt/data:/usr/sbin/nologin\n".write(toFile: passwdPath, atomically: true, encoding: .utf8)  // blocking-ok: start-up
@@ -105,11 +112,14 @@ public struct Sandbox: Sendable {
     }
 
     /// Whether sandboxes can be made here: bubblewrap installed and user namespaces allowed.
+    /// It runs once, at start-up, in the synchronous initializer of `CodeInterpreterService`
+    /// before the server listens: swift-subprocess has only async calls, so this one short child
+    /// keeps Foundation's `Process` (every child of a request or run uses swift-subprocess).
     public static func probe() -> String? {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/bwrap") else {
             return "bubblewrap (/usr/bin/bwrap) is not installed: apt-get install bubblewrap"
         }
-        let process = Process()
+        let process = Process()  // blocking-ok: start-up (see above)
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         let asUser = getuid() == 0 ? ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : []
         process.arguments = ["-i"] + asUser + ["/usr/bin/bwrap", "--unshare-user", "--unshare-net", "--ro-bind", "/", "/", "/bin/true"]
@@ -160,9 +170,7 @@ public struct Sandbox: Sendable {
             "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
             "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
         ]
-        for path in ["/etc/alternatives", "/etc/python3", "/etc/python3.11", "/etc/matplotlibrc", "/etc/fonts",
-                     "/etc/ld.so.cache", "/etc/localtime", "/var/cache/fontconfig"]
-        where FileManager.default.fileExists(atPath: path) {
+        for path in systemBinds {
             arguments += ["--ro-bind", path, path]
         }
         arguments += [

@@ -1,5 +1,6 @@
 import Foundation
 import NIOPosix
+import Subprocess
 import ZIPFoundation
 
 /// Why a file yields no text: `unsupported_file` (a kind we do not read) or `invalid_file` (broken).
@@ -44,7 +45,7 @@ enum TextExtractor {
     }
 
     static func readHead(path: String, count: Int) throws -> [UInt8] {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
+        guard let handle = FileHandle(forReadingAtPath: path) else {  // blocking-ok: in Offload
             throw ExtractionError.invalid("The file's bytes are missing from storage.")
         }
         defer { try? handle.close() }
@@ -58,18 +59,22 @@ enum TextExtractor {
 
     /// `pdftotext -enc UTF-8 FILE -`: exact UTF-8 text, pages separated by form feeds.
     static func pdfText(path: String) async throws -> String {
-        if let missing = RuntimeDependencies.pdftotext.missingReason {
+        // Looking for the program is a stat: off the event loops too.
+        if let missing = try await Offload.run({ RuntimeDependencies.pdftotext.missingReason }) {
             throw ExtractionError.unsupported(missing)
         }
         let result = try await ProcessRunner.run(
             "pdftotext", arguments: ["-q", "-enc", "UTF-8", path, "-"], timeout: .seconds(120))
         guard result.status == 0 else {
-            if result.status == 126 || result.status == 127, let missing = RuntimeDependencies.pdftotext.missingReason {
+            if result.status == 126 || result.status == 127,
+               let missing = try await Offload.run({ RuntimeDependencies.pdftotext.missingReason }) {
                 throw ExtractionError.unsupported(missing)
             }
             throw ExtractionError.invalid("The PDF could not be read (pdftotext exit status \(result.status)): the file may be damaged.")
         }
-        return String(decoding: result.output, as: UTF8.self)
+        // Validating megabytes of UTF-8 is CPU work: off the event loops too.
+        let output = result.output
+        return try await Offload.run { String(decoding: output, as: UTF8.self) }
     }
 
     /// The paragraphs of a Word document's `word/document.xml`.
@@ -93,35 +98,59 @@ enum TextExtractor {
     }
 }
 
-/// Runs a system tool and collects its standard output.
+/// Runs a system tool at low priority and collects its standard output, without holding a thread
+/// while it runs (swift-subprocess), at most `Offload.children` at once, killed at `timeout`.
 enum ProcessRunner {
     struct Result: Sendable {
         var status: Int32
         var output: Data
     }
 
+    /// Standard output past this is an error (the tool is killed).
+    static let outputLimit = 512 * 1024 * 1024
+
     static func run(_ tool: String, arguments: [String], timeout: Duration) async throws -> Result {
         try await Offload.process {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = [tool] + arguments
-            process.environment = ["PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"]
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = FileHandle.nullDevice
-            process.standardInput = FileHandle.nullDevice
             do {
-                try process.run()
-            } catch {
+                return try await withThrowingTaskGroup(of: Result?.self) { group in
+                    group.addTask { try await collect(tool, arguments: arguments) }
+                    group.addTask {
+                        try await Task.sleep(for: timeout)
+                        return nil
+                    }
+                    // The first to finish wins: the output, or the timer (which cancels the tool: SIGKILL).
+                    let first = try await group.next() ?? nil
+                    group.cancelAll()
+                    guard let first else { return Result(status: 128 + SIGKILL, output: Data()) }
+                    return first
+                }
+            } catch let error as SubprocessError {
                 throw ExtractionError.invalid("\(tool) could not be started: \(error). Is it installed (scripts/setup-system.sh)?")
             }
-            let seconds = Double(timeout.components.seconds)
-            let killer = DispatchWorkItem { if process.isRunning { process.terminate() } }
-            DispatchQueue.global().asyncAfter(deadline: .now() + seconds, execute: killer)
-            let output = pipe.fileHandleForReading.readDataToEndOfFile()  // blocking-ok: in Offload.process
-            process.waitUntilExit()  // blocking-ok: in Offload.process
-            killer.cancel()
-            return Result(status: process.terminationStatus, output: output)
         }
+    }
+
+    /// `nice -n 10 TOOL ARGUMENTS...`: its output and exit status.
+    private static func collect(_ tool: String, arguments: [String]) async throws -> Result {
+        let result = try await Subprocess.run(
+            .path("/usr/bin/env"), arguments: Arguments(["nice", "-n", "10", tool] + arguments),
+            environment: .custom(["PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"]),
+            input: .none, output: .sequence, error: .discarded
+        ) { execution in
+            var output = Data()
+            for try await buffer in execution.standardOutput {
+                buffer.withUnsafeBytes { output.append(contentsOf: $0) }
+                if output.count > outputLimit {
+                    throw ExtractionError.invalid("\(tool) wrote more than \(outputLimit / (1024 * 1024)) MiB of text.")
+                }
+            }
+            return output
+        }
+        let status: Int32
+        switch result.terminationStatus {
+        case .exited(let code): status = code
+        case .signaled(let signal): status = 128 + signal
+        }
+        return Result(status: status, output: result.closureResult)
     }
 }
