@@ -20,6 +20,8 @@ public struct UpstreamEndpoint: Sendable, Equatable {
     /// The name the upstream gives the per-call output limit: `max_completion_tokens` for OpenAI
     /// itself and reasoning routes, `max_tokens` elsewhere.
     public var tokenLimitParameter = "max_tokens"
+    /// The route's own cap on concurrent calls (`max_connections`); nil: the per-host default.
+    public var connectionCap: ConnectionCap? = nil
 
     public static let defaultContextWindow = 128_000
 
@@ -58,6 +60,12 @@ public struct ModelRouter: Sendable {
         public var vision: Bool?
         /// `max_tokens` or `max_completion_tokens`, overriding the choice made from the route.
         public var token_limit_parameter: String?
+        /// The most concurrent calls (each one connection while its reply streams) to this route;
+        /// more wait their turn. Default: `ASSISTANTS_UPSTREAM_MAX_CONNECTIONS`, shared per host.
+        public var max_connections: Int?
+
+        /// The route as its gate names it.
+        var label: String { name.map { "name:\($0)" } ?? "prefix:\(prefix ?? "")" }
     }
 
     struct File: Codable {
@@ -97,8 +105,17 @@ public struct ModelRouter: Sendable {
             if let parameter = route.token_limit_parameter, !["max_tokens", "max_completion_tokens"].contains(parameter) {
                 throw ConfigurationError("models file \(path): token_limit_parameter must be max_tokens or max_completion_tokens, not '\(parameter)'")
             }
+            if let limit = route.max_connections, limit < 1 {
+                throw ConfigurationError("models file \(path): max_connections of '\(route.label)' must be at least 1, not \(limit)")
+            }
         }
         return router
+    }
+
+    /// The HTTP client's per-host connection limit: never below what the gates let through
+    /// (`defaultLimit` per host, plus every capped route, which may share a host).
+    public func httpClientConnectionLimit(defaultLimit: Int) -> Int {
+        routes.reduce(defaultLimit) { total, route in total + min(route.max_connections ?? 0, 1 << 20) }
     }
 
     /// Whether any upstream at all is configured.
@@ -131,6 +148,7 @@ public struct ModelRouter: Sendable {
             reasoning: reasoning,
             vision: route?.vision ?? true,
             tokenLimitParameter: route?.token_limit_parameter
-                ?? (reasoning || UpstreamEndpoint.isOpenAI(baseURL) ? "max_completion_tokens" : "max_tokens"))
+                ?? (reasoning || UpstreamEndpoint.isOpenAI(baseURL) ? "max_completion_tokens" : "max_tokens"),
+            connectionCap: route.flatMap { route in route.max_connections.map { ConnectionCap(route: route.label, max: $0) } })
     }
 }

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Ten thousand streamed runs open at once on one server, on loopback, SQLite.
+#   1. the server binary: $ASSISTANTS_SERVER_BIN, else .build/release/assistants-server, built
+#      (swift build -c release, under /tmp/swift-build.lock) when missing unless SKIP_BUILD=1
+#   2. bench/.venv-bench (python3 -m venv; aiohttp and uvloop, pinned below)
+#   3. bench/streams_upstream.py: an asyncio upstream that answers every chat completion with
+#      DELTAS chunks, one every INTERVAL seconds, each stamped with its send time
+#   4. the server, with the hostile-input protections in force: idle timeout, slow-request
+#      timeout, ASSISTANTS_MAX_CONNECTIONS (STREAMS + 100), the open-files soft limit raised to
+#      the hard one; ASSISTANTS_UPSTREAM_MAX_CONNECTIONS (STREAMS) lets every run stream at once
+#   5. bench/streams_driver.py: STREAMS runs (POST /v1/threads/runs, stream true), RATE opened per
+#      second, each on its own connection, read to the end; /health every 100 ms meanwhile
+#   6. print: streams completed / dropped, server peak RSS, server CPU seconds, added latency per
+#      delta p50/p99, /health p50/p99, peak descriptors; targets: none dropped, RSS < 1 GB,
+#      /health p99 < 50 ms, added latency per delta p99 < 10 ms
+#
+# Env: STREAMS (10000), DELTAS (60), INTERVAL (1.0 s), RATE (250 streams opened per second),
+#      MAX_CONNECTIONS (STREAMS + 100), UPSTREAM_MAX_CONNECTIONS (STREAMS),
+#      IDLE_TIMEOUT (60), SLOW_REQUEST (10), SKIP_BUILD=1, ASSISTANTS_SERVER_BIN, BENCH_VENV
+#      (default bench/.venv-bench), and bench/lib.sh's.
+set -euo pipefail
+# shellcheck source=bench/lib.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+trap bench_cleanup EXIT
+
+STREAMS="${STREAMS:-10000}"
+DELTAS="${DELTAS:-60}"
+INTERVAL="${INTERVAL:-1.0}"
+RATE="${RATE:-250}"
+MAX_CONNECTIONS="${MAX_CONNECTIONS:-$((STREAMS + 100))}"
+UPSTREAM_MAX_CONNECTIONS="${UPSTREAM_MAX_CONNECTIONS:-$STREAMS}"
+IDLE_TIMEOUT="${IDLE_TIMEOUT:-60}"
+SLOW_REQUEST="${SLOW_REQUEST:-10}"
+BENCH_VENV="${BENCH_VENV:-$ROOT/bench/.venv-bench}"
+PINS=(aiohttp==3.14.3 uvloop==0.23.0)
+
+# The venv, made once; re-made when the pins change.
+if [ ! -x "$BENCH_VENV/bin/python" ] || [ "$(cat "$BENCH_VENV/.pins" 2>/dev/null)" != "${PINS[*]}" ]; then
+    log "preparing $BENCH_VENV (${PINS[*]})"
+    rm -rf "$BENCH_VENV"
+    python3 -m venv "$BENCH_VENV"
+    "$BENCH_VENV/bin/pip" install -q "${PINS[@]}" >&2
+    printf '%s' "${PINS[*]}" >"$BENCH_VENV/.pins"
+fi
+VENV_PY="$BENCH_VENV/bin/python"
+
+ASSISTANTS_SERVER_BIN="${ASSISTANTS_SERVER_BIN:-$ROOT/.build/release/assistants-server}"
+if [ ! -x "$ASSISTANTS_SERVER_BIN" ] && [ "${SKIP_BUILD:-0}" != 1 ]; then
+    log "no $ASSISTANTS_SERVER_BIN: swift build -c release --product assistants-server (under /tmp/swift-build.lock)"
+    (cd "$ROOT" && flock /tmp/swift-build.lock swift build -c release --product assistants-server) >&2
+fi
+[ -x "$ASSISTANTS_SERVER_BIN" ] || { log "no server binary at $ASSISTANTS_SERVER_BIN"; exit 1; }
+
+# Descriptors: each process here raises its soft limit to the hard one. A streamed run holds a
+# client connection and, with an HTTP/1.1 upstream, an upstream one: the server needs about
+# 2 x STREAMS descriptors.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+FD_LIMIT="$(ulimit -n)"
+FD_NEED=$((2 * STREAMS + 300))
+if [ "$FD_LIMIT" != unlimited ] && [ "$FD_LIMIT" -lt "$FD_NEED" ]; then
+    log "warning: open-files limit $FD_LIMIT (hard) < $FD_NEED that $STREAMS streams need in the server (a client and an upstream connection each); past about $(((FD_LIMIT - 300) / 2)) streams, runs wait for an upstream connection (the server bounds them by its descriptors)"
+fi
+
+BENCH_TMP="$(mktemp -d "${TMPDIR:-/tmp}/assistants-bench.XXXXXX")"
+UPSTREAM_PORT="$(free_port)"
+log "starting upstream: bench/streams_upstream.py --port $UPSTREAM_PORT --deltas $DELTAS --interval $INTERVAL"
+"$VENV_PY" "$ROOT/bench/streams_upstream.py" --port "$UPSTREAM_PORT" --deltas "$DELTAS" --interval "$INTERVAL" \
+    >"$BENCH_TMP/upstream.log" 2>&1 &
+UPSTREAM_PID=$!
+track_pid "$UPSTREAM_PID"
+if ! wait_http "http://127.0.0.1:$UPSTREAM_PORT/health" "$UPSTREAM_PID" upstream; then
+    tail -n 30 "$BENCH_TMP/upstream.log" >&2 || true
+    exit 1
+fi
+
+start_server ASSISTANTS_UPSTREAM_URL="http://127.0.0.1:$UPSTREAM_PORT/v1" ASSISTANTS_UPSTREAM_API_KEY=bench-upstream-key \
+    ASSISTANTS_MAX_CONNECTIONS="$MAX_CONNECTIONS" ASSISTANTS_UPSTREAM_MAX_CONNECTIONS="$UPSTREAM_MAX_CONNECTIONS" \
+    ASSISTANTS_IDLE_TIMEOUT_SECONDS="$IDLE_TIMEOUT" ASSISTANTS_SLOW_REQUEST_SECONDS="$SLOW_REQUEST" \
+    ASSISTANTS_LOCAL_MODEL=off ASSISTANTS_EMBEDDING_MODEL=none
+SERVER_FD_LIMIT="$(awk '/Max open files/ {print $4}' "/proc/$SERVER_PID/limits")"
+idle_rss_kb="$(proc_status_kb "$SERVER_PID" VmRSS)"
+LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+log "driver: $STREAMS streams, $RATE opened a second, $DELTAS deltas every $INTERVAL s each"
+status=0
+timeout 3600 "$VENV_PY" "$ROOT/bench/streams_driver.py" \
+    --base-url "$BASE_URL" --server-pid "$SERVER_PID" --clk-tck "$(getconf CLK_TCK)" \
+    --streams "$STREAMS" --deltas "$DELTAS" --rate "$RATE" \
+    --read-timeout "$(awk -v i="$INTERVAL" 'BEGIN {print i * 3 + 30}')" \
+    >"$BENCH_TMP/driver.out" 2>"$BENCH_TMP/driver.err" || status=$?
+UPSTREAM_STATS="$(curl -s -m 5 "http://127.0.0.1:$UPSTREAM_PORT/stats" || echo '{}')"
+
+printf '\n== bench/streams.sh: %s streams x %s deltas every %s s, %s opened/s, SQLite, %s ==\n' \
+    "$STREAMS" "$DELTAS" "$INTERVAL" "$RATE" "$ASSISTANTS_SERVER_BIN"
+printf 'load average before: %s; server: open files %s, ASSISTANTS_MAX_CONNECTIONS=%s, ASSISTANTS_UPSTREAM_MAX_CONNECTIONS=%s, idle timeout %s s, slow requests %s s; idle RSS %s MB\n' \
+    "$LOAD_BEFORE" "$SERVER_FD_LIMIT" "$MAX_CONNECTIONS" "$UPSTREAM_MAX_CONNECTIONS" "$IDLE_TIMEOUT" "$SLOW_REQUEST" "$(kb_to_mb "$idle_rss_kb")"
+verdict=0
+"$BENCH_PY" - "$BENCH_TMP/driver.out" "$UPSTREAM_STATS" <<'PY' || verdict=$?
+import json, sys
+rows = [json.loads(l[len("RESULT "):]) for l in open(sys.argv[1]) if l.startswith("RESULT ")]
+if not rows:
+    sys.exit(2)
+r = rows[0]
+up = json.loads(sys.argv[2] or "{}")
+print(f"streams: {r['completed']}/{r['streams']} completed, {r['dropped']} dropped; most open at once {r['most_open']} "
+      f"(upstream: most {up.get('most_open', '?')} replies streaming at once); opened in {r['opened_in_s']} s, "
+      f"all done in {r['wall_s']} s")
+if r["dropped_reasons"]:
+    print(f"  dropped: {r['dropped_reasons']}")
+print(f"server: peak RSS {r['server_rss_peak_mb']} MB, CPU {r['server_cpu_s']} s (utime+stime; "
+      f"{r['server_cpu_us_per_delta']} us per delta), peak descriptors {r['server_fds_peak']}, "
+      f"peak threads {r['server_threads_peak']}; driver CPU {r['driver_cpu_s']} s")
+print(f"added latency per delta ({r['deltas']} deltas): p50 {r['lat_ms_p50']} ms, p90 {r['lat_ms_p90']} ms, "
+      f"p99 {r['lat_ms_p99']} ms, max {r['lat_ms_max']} ms")
+print(f"first event after the request: p50 {r['first_event_ms_p50']} ms, p99 {r['first_event_ms_p99']} ms")
+print(f"/health every 100 ms while streams are open ({r['health_samples']} samples): p50 {r['health_ms_p50']} ms, "
+      f"p99 {r['health_ms_p99']} ms, max {r['health_ms_max']} ms; with all open ({r['health_plateau_samples']}): "
+      f"p99 {r['health_plateau_ms_p99']} ms; errors {r['health_errors'] or 'none'}")
+checks = [
+    ("no stream dropped", r["dropped"] == 0 and r["completed"] == r["streams"]),
+    ("RSS < 1 GB", r["server_rss_peak_mb"] < 1024),
+    ("/health p99 < 50 ms", r["health_ms_p99"] < 50),
+    ("added latency per delta p99 < 10 ms", r["lat_ms_p99"] < 10),
+]
+print("targets: " + ", ".join(f"{name} {'ok' if ok else 'MISSED'}" for name, ok in checks))
+sys.exit(0 if all(ok for _, ok in checks) else 3)
+PY
+if [ "$verdict" -eq 2 ]; then
+    echo "FAIL: no results (driver exit $status); logs in $BENCH_TMP"
+    tail -n 20 "$BENCH_TMP/driver.err" || true
+    KEEP_TMP=1
+    exit 1
+fi
+if [ "$verdict" -ne 0 ] || [ "$status" -ne 0 ]; then
+    echo "OVER TARGET or dropped streams; logs in $BENCH_TMP (server.log, upstream.log, driver.err)"
+    tail -n 5 "$BENCH_TMP/server.log" || true
+    KEEP_TMP=1
+    exit 3
+fi
+echo "OK: every target met"
