@@ -79,6 +79,20 @@ wait_http() {
     return 1
 }
 
+# runs_bench_setup: what the runs benches (runs.sh, cluster.sh) share before they start anything:
+# the defaults of N (2000), CONCURRENCY (64) and POLL_INTERVAL (0.02 s), UPSTREAM_PY (the scripted
+# upstream, tests/conformance/upstream.py; exits when it is missing) and VENV_PY (the python of
+# .venv-conformance, made with httpx for the driver).
+runs_bench_setup() {
+    N="${N:-2000}"
+    CONCURRENCY="${CONCURRENCY:-64}"
+    POLL_INTERVAL="${POLL_INTERVAL:-0.02}"
+    UPSTREAM_PY="$ROOT/tests/conformance/upstream.py"
+    [ -f "$UPSTREAM_PY" ] || { log "missing $UPSTREAM_PY"; exit 1; }
+    log "preparing .venv-conformance (httpx for the driver)"
+    VENV_PY="$(EXTRA_PIP_PACKAGES=httpx "$ROOT/scripts/conformance-venv.sh")"
+}
+
 # start_server [ENV=VALUE...]: starts the server on SQLite in a temp dir on a
 # free loopback port; sets SERVER_PID, SERVER_PORT, BASE_URL, BENCH_TMP.
 start_server() {

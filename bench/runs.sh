@@ -20,19 +20,11 @@ set -euo pipefail
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 trap bench_cleanup EXIT
 
-N="${N:-2000}"
-CONCURRENCY="${CONCURRENCY:-64}"
-POLL_INTERVAL="${POLL_INTERVAL:-0.02}"
 CLIENT="${CLIENT:-raw}"
 PHASES="${PHASES:-plain,tools}"
 UPSTREAM_ARGS="${UPSTREAM_ARGS:---mode instant --tool-round-trip}"
 UPSTREAM_URL_SUFFIX="${UPSTREAM_URL_SUFFIX-/v1}"
-UPSTREAM_PY="$ROOT/tests/conformance/upstream.py"
-
-[ -f "$UPSTREAM_PY" ] || { log "missing $UPSTREAM_PY"; exit 1; }
-
-log "preparing .venv-conformance (httpx for the driver)"
-VENV_PY="$(EXTRA_PIP_PACKAGES=httpx "$ROOT/scripts/conformance-venv.sh")"
+runs_bench_setup
 
 build_release
 

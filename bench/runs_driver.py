@@ -223,18 +223,25 @@ async def phase(name: str, tools: bool, args) -> bool:
     return ok
 
 
+def add_load_args(ap: argparse.ArgumentParser, *, run_timeout: float, phase_timeout: float) -> None:
+    """The options of the load a runs driver makes (this one and bench/cluster_driver.py): how many
+    runs, how many in flight, how often a run is polled, how long a run and a phase may take (the
+    defaults given), and the model the runs name."""
+    ap.add_argument("-n", type=int, default=2000)
+    ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--poll-interval", type=float, default=0.02, help="seconds between polls of a run")
+    ap.add_argument("--run-timeout", type=float, default=run_timeout, help="seconds one run may take")
+    ap.add_argument("--phase-timeout", type=float, default=phase_timeout, help="seconds one phase may take")
+    ap.add_argument("--model", default="gpt-4o-mini")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--base-url", required=True, help="http://127.0.0.1:PORT (without /v1)")
     ap.add_argument("--server-pid", type=int, required=True)
     ap.add_argument("--upstream-pid", type=int, help="also report this process's CPU per run")
     ap.add_argument("--clk-tck", type=int, default=os.sysconf("SC_CLK_TCK"))
-    ap.add_argument("-n", type=int, default=2000)
-    ap.add_argument("--concurrency", type=int, default=64)
-    ap.add_argument("--poll-interval", type=float, default=0.02, help="seconds between polls of a run")
-    ap.add_argument("--run-timeout", type=float, default=60.0, help="seconds one run may take")
-    ap.add_argument("--phase-timeout", type=float, default=600.0, help="seconds one phase may take")
-    ap.add_argument("--model", default="gpt-4o-mini")
+    add_load_args(ap, run_timeout=60.0, phase_timeout=600.0)
     ap.add_argument("--phases", default="plain,tools", help="comma-separated: plain, tools")
     ap.add_argument("--client", choices=("raw", "httpx"), default="raw",
                     help="raw: bench/loopback_http.py, one connection per worker; httpx: pooled httpx")

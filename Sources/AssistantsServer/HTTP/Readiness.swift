@@ -9,6 +9,9 @@ enum Readiness {
         guard engine.hasRecovered else {
             return answer(ready: false, reason: "start-up recovery of the runs left by the last process has not finished")
         }
+        if let reason = (store.driver as? PostgresDriver)?.unavailableReason {
+            return answer(ready: false, reason: "the database is unavailable: \(reason)")
+        }
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
@@ -23,7 +26,8 @@ enum Readiness {
             }
         } catch {
             return answer(ready: false, reason: error is ReadinessTimeout
-                ? "the database did not answer within \(databaseTimeout.components.seconds) s" : "the database does not answer: \(error)")
+                ? "the database did not answer within \(databaseTimeout.components.seconds) s"
+                : error is StoreError ? "\(error)" : "the database does not answer: \(error)")
         }
         return answer(ready: true, reason: nil)
     }

@@ -61,16 +61,29 @@ public final class SQLiteDriver: DatabaseDriver {
     }
 
     public func withReader<T: Sendable>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
-        try await body(SQLiteHandleDatabase(handle: reader(), logger: logger, eventLoop: eventLoop))
+        do {
+            return try await body(SQLiteHandleDatabase(handle: reader(), logger: logger, eventLoop: eventLoop))
+        } catch {
+            throw StoreError.classify(error)
+        }
     }
 
     public func withSearchReader<T: Sendable>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
-        try await body(SQLiteHandleDatabase(handle: reader(), logger: logger, eventLoop: eventLoop, offload: true))
+        do {
+            return try await body(SQLiteHandleDatabase(handle: reader(), logger: logger, eventLoop: eventLoop, offload: true))
+        } catch {
+            throw StoreError.classify(error)
+        }
     }
 
     /// Writes go through group commit: concurrent transactions share one COMMIT (and one fsync).
     public func withTransaction<T: Sendable>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
-        try await groupCommit.run(body)
+        do {
+            return try await groupCommit.run(body)
+        } catch {
+            // A file that cannot be written (disk full, I/O error) is the database being unavailable.
+            throw StoreError.classify(error)
+        }
     }
 
     public func shutdown() async {
