@@ -22,8 +22,11 @@ func buildApplication(
         logger.warning("ASSISTANTS_API_KEYS is not set: every request is accepted as project '\(ProjectKeys.defaultProject)'")
     }
     RuntimeDependencies.check(logger: logger)
+    let blobStore = configuration.effectiveBlobStore
+    try blobStore.check(databaseURL: configuration.databaseURL)
     let store = try await ObjectStore.open(url: configuration.databaseURL, logger: logger)
-    let blobs = try FileBlobs(dataDirectory: configuration.dataDirectory)
+    let blobs = try blobStore.make(driver: store.driver, dataDirectory: configuration.dataDirectory)
+    logger.info("file bytes: \(blobStore.rawValue) blob store")
     var models = try ModelRouter.load(
         path: configuration.modelsConfigPath, defaultURL: configuration.upstreamURL, defaultAPIKey: configuration.upstreamAPIKey)
     models.constraintOverride = configuration.toolConstraint
@@ -39,20 +42,37 @@ func buildApplication(
                 "--local-model: no local model is installed in \(LocalModelService.cacheDirectory): run scripts/install-local-model.sh")
         }
     }
+    // Local embeddings by default: when installed --with-embeddings, unless the local model is
+    // turned off or ASSISTANTS_EMBEDDING_MODEL names another model ("none": full text only).
+    var localEmbeddings: LocalModelService?
+    if configuration.embeddingModel == nil, configuration.localModel != false,
+       let manifest = LocalModelService.installed(), manifest.embedding_model != nil {
+        localEmbeddings = try LocalModelService(manifest: manifest, role: .embeddings, logger: logger, threads: 2, startsAfter: localModel)
+    }
     if !models.isConfigured {
         logger.warning("no model upstream is configured (ASSISTANTS_UPSTREAM_URL): runs will fail until one is")
     }
     var httpConfiguration = HTTPClient.Configuration()
-    httpConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 256
+    // The gates cap each route; the pool must let through all they do, as a request that waits in
+    // the pool longer than the connect timeout fails.
+    httpConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit =
+        models.httpClientConnectionLimit(defaultLimit: configuration.upstreamMaxConnections)
     httpConfiguration.timeout.connect = .seconds(10)
     let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
+    let openFiles = currentOpenFilesLimit()
+    let maxConnections = configuration.connections.maxConnections ?? ConnectionLimits.defaultMaxConnections(openFilesLimit: openFiles)
+    let upstreamBudget = UpstreamGates.descriptorBudget(openFilesLimit: openFiles, maxConnections: maxConnections)
+    logger.info("upstream connections: \(configuration.upstreamMaxConnections) per host unless a route sets its own, at most \(upstreamBudget) in all (open files \(openFiles))")
     let client = model ?? ChatCompletionsClient(
-        http: http, retry: .init(attempts: configuration.upstreamAttempts, baseDelay: configuration.upstreamRetryDelay), logger: logger)
+        http: http, retry: .init(attempts: configuration.upstreamAttempts, baseDelay: configuration.upstreamRetryDelay), logger: logger,
+        gates: UpstreamGates(defaultLimit: configuration.upstreamMaxConnections, total: upstreamBudget))
     let embedder = configuration.embeddingModel.flatMap { model in
-        models.endpoint(for: model).map { Embedder(http: http, endpoint: $0) }
-    }
-    let ingestion = IngestionService(store: store, blobs: blobs, embedder: embedder, logger: logger)
-    let retrieval = Retrieval(library: VectorStoreLibrary(ingestion: ingestion), search: FileSearch(store: store, embedder: embedder))
+        model == "none" ? nil : models.endpoint(for: model).map { Embedder(http: http, endpoint: $0) }
+    } ?? localEmbeddings?.embedder(http: http)
+    let ingestion = IngestionService(store: store, blobs: blobs, embedder: embedder, logger: logger,
+                                     nodeID: configuration.effectiveNodeID, nodeTimeout: configuration.nodeTimeoutSeconds)
+    let retrieval = Retrieval(library: VectorStoreLibrary(ingestion: ingestion), search: FileSearch(
+        store: store, embedder: embedder, vectors: VectorIndexCache(budgetBytes: configuration.vectorCacheMB * 1024 * 1024)))
     let codeService = CodeInterpreterService(dataDirectory: configuration.dataDirectory, settings: configuration.codeInterpreter, logger: logger)
     let hub = RunEventHub()
     let executor = RunExecutor(
@@ -63,7 +83,6 @@ func buildApplication(
     let router = buildRouter(configuration: configuration, store: store, blobs: blobs, engine: engine, retrieval: retrieval,
                              codeInterpreterUnavailable: codeService.unavailableReason)
     let limits = configuration.connections
-    let maxConnections = limits.maxConnections ?? ConnectionLimits.defaultMaxConnections(openFilesLimit: currentOpenFilesLimit())
     let counter = ConnectionCounter()
     logger.info("connections: at most \(maxConnections), idle timeout \(limits.idleTimeoutSeconds) s, slow requests closed after \(limits.slowRequestSeconds) s")
     var app = Application(
@@ -79,6 +98,7 @@ func buildApplication(
     app.addServices(HousekeepingService(store: store, blobs: blobs, codeInterpreter: codeService,
                                         interval: .seconds(configuration.sweepSeconds), logger: logger))
     if let localModel { app.addServices(localModel) }
+    if let localEmbeddings { app.addServices(localEmbeddings) }
     return app
 }
 
@@ -89,7 +109,7 @@ struct Retrieval {
     let search: FileSearch
 }
 
-func buildRouter(configuration: ServerConfiguration, store: ObjectStore, blobs: FileBlobs, engine: RunEngine,
+func buildRouter(configuration: ServerConfiguration, store: ObjectStore, blobs: any BlobStore, engine: RunEngine,
                  retrieval: Retrieval, codeInterpreterUnavailable: String?) -> Router<APIRequestContext> {
     let router = Router(context: APIRequestContext.self)
     if let registry = configuration.metricsRegistry {
@@ -109,8 +129,8 @@ func buildRouter(configuration: ServerConfiguration, store: ObjectStore, blobs: 
     ThreadsController(store: store, library: retrieval.library).addRoutes(to: v1)
     MessagesController(store: store, library: retrieval.library).addRoutes(to: v1)
     FilesController(store: store, blobs: blobs, maxUploadBytes: configuration.maxUploadBytes).addRoutes(to: v1)
-    RunsController(store: store, library: retrieval.library, engine: engine, expirySeconds: configuration.runExpirySeconds,
-                   codeInterpreterUnavailable: codeInterpreterUnavailable).addRoutes(to: v1)
+    RunsController(store: store, runs: Runs(store: store, engine: engine, library: retrieval.library),
+                   expirySeconds: configuration.runExpirySeconds, codeInterpreterUnavailable: codeInterpreterUnavailable).addRoutes(to: v1)
     RunStepsController(store: store).addRoutes(to: v1)
     VectorStoresController(store: store, library: retrieval.library, search: retrieval.search).addRoutes(to: v1)
     VectorStoreFilesController(store: store, library: retrieval.library).addRoutes(to: v1)

@@ -8,6 +8,8 @@ public struct ServerConfiguration: Sendable {
     public var port = 8080
     public var databaseURL = "sqlite://data/assistants.sqlite"
     public var dataDirectory = "data"
+    /// Where file bytes live (`--blob-store`, `ASSISTANTS_BLOB_STORE`); nil: the database's default.
+    public var blobStore: BlobStoreKind?
     public var apiKeys = ProjectKeys()
     public var allowUnauthenticated = false
     /// The OpenAI-compatible chat-completions upstream, a base URL ending in `/v1`.
@@ -21,6 +23,8 @@ public struct ServerConfiguration: Sendable {
     public var toolConstraint: Bool?
     /// The embedding model for file_search (`ASSISTANTS_EMBEDDING_MODEL`), routed like chat models; none: full text only.
     public var embeddingModel: String?
+    /// The memory, in MiB, that the vector indexes of searched stores may hold (`ASSISTANTS_VECTOR_CACHE_MB`).
+    public var vectorCacheMB = 512
     /// The code_interpreter sandboxes: time limit, idle timeout, number of sessions.
     public var codeInterpreter = CodeInterpreterService.Settings()
     /// How long a run may wait before it expires (the spec's examples: 10 minutes).
@@ -31,6 +35,9 @@ public struct ServerConfiguration: Sendable {
     /// Tries per model call on 429, 5xx and connection errors, and the first backoff delay (doubling).
     public var upstreamAttempts = 3
     public var upstreamRetryDelay: Duration = .milliseconds(500)
+    /// Concurrent calls per upstream host for routes without their own `max_connections`
+    /// (`ASSISTANTS_UPSTREAM_MAX_CONNECTIONS`); more wait their turn.
+    public var upstreamMaxConnections = UpstreamGates.defaultLimit
     /// This server among several sharing one PostgreSQL database (`ASSISTANTS_NODE_ID`): nil means
     /// `hostname:port`, which a restarted server keeps, so it resumes its own runs at once.
     public var nodeID: String?
@@ -53,6 +60,11 @@ public struct ServerConfiguration: Sendable {
     /// The node id runs are owned by: `nodeID`, else this host's name and the port.
     public var effectiveNodeID: String {
         nodeID ?? "\(ProcessInfo.processInfo.hostName):\(port)"
+    }
+
+    /// The blob store in use: the one chosen, else `postgres` on PostgreSQL and `file` on SQLite.
+    public var effectiveBlobStore: BlobStoreKind {
+        blobStore ?? BlobStoreKind.defaultKind(databaseURL: databaseURL)
     }
 
     /// Whether `host` only listens on this machine.

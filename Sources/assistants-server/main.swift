@@ -48,6 +48,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "sqlite://PATH or postgres://user:pass@host:port/db (ASSISTANTS_DATABASE_URL, default sqlite://data/assistants.sqlite).")
     var databaseURL: String?
     @Option(help: "Folder for uploaded file bytes (ASSISTANTS_DATA_DIR, default data).") var dataDir: String?
+    @Option(help: "Where file bytes live: file (the data folder) or postgres (the database, read by every node) (ASSISTANTS_BLOB_STORE, default postgres on PostgreSQL, else file).")
+    var blobStore: String?
     @Option(help: "YAML or JSON file routing model names to upstreams (ASSISTANTS_MODELS_CONFIG).") var modelsConfig: String?
     @Flag(help: "Allow listening on a non-loopback address without API keys.") var allowUnauthenticated = false
     @Flag(inversion: .prefixedNo, help: "Serve the local model installed by scripts/install-local-model.sh (ASSISTANTS_LOCAL_MODEL; default: when no upstream is configured and it is installed).")
@@ -82,6 +84,12 @@ struct Serve: AsyncParsableCommand {
         }
         configuration.databaseURL = setting(databaseURL, "ASSISTANTS_DATABASE_URL") ?? configuration.databaseURL
         configuration.dataDirectory = setting(dataDir, "ASSISTANTS_DATA_DIR") ?? configuration.dataDirectory
+        if let text = setting(blobStore, "ASSISTANTS_BLOB_STORE") {
+            guard let kind = BlobStoreKind(rawValue: text.lowercased()) else {
+                throw ValidationError("invalid ASSISTANTS_BLOB_STORE '\(text)': use file or postgres")
+            }
+            configuration.blobStore = kind
+        }
         configuration.modelsConfigPath = setting(modelsConfig, "ASSISTANTS_MODELS_CONFIG")
         configuration.upstreamURL = setting(nil, "ASSISTANTS_UPSTREAM_URL")
         configuration.upstreamAPIKey = setting(nil, "ASSISTANTS_UPSTREAM_API_KEY")
@@ -129,6 +137,8 @@ struct Serve: AsyncParsableCommand {
             configuration.connections.slowRequestSeconds = value
         }
         if let value = try integer("ASSISTANTS_MAX_CONNECTIONS", in: 1...Int.max) { configuration.connections.maxConnections = value }
+        if let value = try integer("ASSISTANTS_VECTOR_CACHE_MB", in: 0...(1 << 24), hint: "MiB") { configuration.vectorCacheMB = value }
+        if let value = try integer("ASSISTANTS_UPSTREAM_MAX_CONNECTIONS", in: 1...(1 << 20)) { configuration.upstreamMaxConnections = value }
 
         var logger = Logger(label: "assistants-server")
         let level = setting(logLevel, "ASSISTANTS_LOG_LEVEL") ?? "info"
@@ -160,7 +170,7 @@ struct ConfigCommand: AsyncParsableCommand {
         let (configuration, _, metrics) = try serve.resolve(settings)
         print(settings.report())
         print("# effective: listen \(configuration.host):\(configuration.port), database \(Settings.masked("ASSISTANTS_DATABASE_URL", configuration.databaseURL)), "
-              + "data \(configuration.dataDirectory), upstream \(configuration.upstreamURL.map { Settings.masked("ASSISTANTS_UPSTREAM_URL", $0) } ?? "none"), "
+              + "data \(configuration.dataDirectory), blob store \(configuration.effectiveBlobStore.rawValue), upstream \(configuration.upstreamURL.map { Settings.masked("ASSISTANTS_UPSTREAM_URL", $0) } ?? "none"), "
               + "API keys \(configuration.apiKeys.isOpen ? "none (open)" : "set"), metrics \(metrics ? "on" : "off"), "
               + "traces \(Telemetry.tracesRequested(ProcessInfo.processInfo.environment) ? "on (OTEL_*)" : "off")")
     }

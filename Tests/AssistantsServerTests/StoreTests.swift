@@ -132,7 +132,7 @@ import Testing
             }
             #expect(try await store.read(project: project) { try await $0.activeRunID(threadID: thread.id) } == run.id)
             // A run nobody owns is one a restart resumes.
-            let pending = try await store.orphanedRuns(withStatus: [.queued], node: "none", liveSince: unixNow(), includeOwn: false)
+            let pending = try await store.orphanedRuns(withStatus: [.queued], node: "none", timeout: 15, includeOwn: false)
             #expect(pending.contains { $0.run.id == run.id && $0.project == project })
             run.status = .completed
             try await store.write(project: project) { try await $0.update(run) }
@@ -165,7 +165,7 @@ import Testing
             try await store.write(project: project) { session in
                 for run in runs { try await session.insert(run) }
             }
-            let expired = try await store.runsExpired(at: now).filter { $0.project == project }
+            let expired = try await store.runsExpired(node: "me-\(project)", timeout: 15).filter { $0.project == project }
             #expect(expired.map(\.run.id) == [overdue.id, dueNow.id])
             #expect(expired.first?.run.status == .requires_action)
         }
@@ -177,9 +177,9 @@ import Testing
             let project = TestSupport.uniqueProject()
             let now = unixNow()
             let (live, dead, me) = ("live-\(project)", "dead-\(project)", "me-\(project)")
-            try await store.heartbeat(node: live, at: now)
-            try await store.heartbeat(node: dead, at: now - 60)
-            try await store.heartbeat(node: me, at: now)
+            try await store.heartbeat(node: live)
+            try await store.heartbeat(node: dead, secondsAgo: 60)
+            try await store.heartbeat(node: me)
             func run(_ status: Run.Status) -> Run {
                 var run = Run(id: IDPrefix.run.makeID(), created_at: now, thread_id: IDPrefix.thread.makeID(),
                               assistant_id: "asst_x", model: "m", instructions: "")
@@ -192,31 +192,103 @@ import Testing
             try await store.write(project: project) { session in
                 for (run, owner) in owners {
                     try await session.insert(run)
-                    try await session.setOwner(ofRun: run.id, to: owner)
+                    _ = try await session.takeOver(run: run.id, for: owner)
                 }
                 try await session.insert(unowned)
             }
             func orphans(includeOwn: Bool) async throws -> [String: String?] {
                 let found = try await store.orphanedRuns(withStatus: [.queued, .in_progress, .cancelling], node: me,
-                                                         liveSince: now - 15, includeOwn: includeOwn)
+                                                         timeout: 15, includeOwn: includeOwn)
                 return Dictionary(uniqueKeysWithValues: found.filter { $0.project == project }.map { ($0.run.id, $0.owner) })
             }
             // A live node's runs and runs waiting for tool outputs are nobody else's business.
             #expect(try await orphans(includeOwn: false) == [ofDead.id: dead, ofUnknown.id: "gone-\(project)", unowned.id: nil])
             #expect(try await orphans(includeOwn: true) == [ofDead.id: dead, mine.id: me, ofUnknown.id: "gone-\(project)", unowned.id: nil])
 
-            // Adoption is a compare-and-set on the owner: the first node wins, a second finds it taken.
-            #expect(try await store.adopt(runID: ofDead.id, from: dead, node: me))
-            #expect(try await !store.adopt(runID: ofDead.id, from: dead, node: live))
-            #expect(try await store.adopt(runID: unowned.id, from: nil, node: me))
-            #expect(try await !store.adopt(runID: unowned.id, from: nil, node: live))
+            // Adoption is a compare-and-set on the lease: the first node wins and bumps the epoch,
+            // a second that saw the same lease finds it taken.
+            let seen = try await store.orphanedRuns(withStatus: [.queued], node: me, timeout: 15, includeOwn: false)
+            for id in [ofDead.id, unowned.id] {
+                let orphan = try #require(seen.first { $0.run.id == id })
+                let lease = try #require(try await store.adopt(orphan, node: me))
+                #expect(lease.owner == me && lease.epoch == orphan.epoch + 1)
+                #expect(try await store.adopt(orphan, node: live) == nil)
+            }
             #expect(try await orphans(includeOwn: false) == [ofUnknown.id: "gone-\(project)"])
 
             // A node that stops cleanly is forgotten at once; one that beats again is alive again.
             try await store.removeNode(live)
             #expect(try await orphans(includeOwn: false)[ofLive.id] == .some(live))
-            try await store.heartbeat(node: live, at: now)
+            try await store.heartbeat(node: live)
             #expect(try await orphans(includeOwn: false)[ofLive.id] == nil)
+        }
+    }
+
+    /// Fencing: once another node takes a run over, a write under the old lease changes nothing
+    /// and says so, and the old owner can find which of its leases are gone.
+    @Test(arguments: databases)
+    func writesUnderALostLeaseChangeNothing(database: String) async throws {
+        try await withStore(TestSupport.databaseURL(database)) { store async throws in
+            let project = TestSupport.uniqueProject()
+            var run = Run(id: IDPrefix.run.makeID(), created_at: unixNow(), thread_id: "thread_x", assistant_id: "asst_x", model: "m", instructions: "")
+            run.status = .in_progress
+            let stale = try await store.write(project: project) { session in
+                try await session.insert(run)
+                return try await session.takeOver(run: run.id, for: "a-\(project)")
+            }
+            try await store.heartbeat(node: "a-\(project)", secondsAgo: 60)
+            let orphan = try #require(try await store.orphanedRuns(withStatus: [.in_progress], node: "b-\(project)", timeout: 15, includeOwn: false)
+                .first { $0.run.id == run.id })
+            let current = try #require(try await store.adopt(orphan, node: "b-\(project)"))
+            #expect(try await store.lostLeases([stale, current]) == [stale])
+
+            let updates = RunTransitions(store: store, hub: RunEventHub())
+            await #expect(throws: RunLease.Lost.self) {
+                try await updates.update(stale) { run, _ in
+                    run.status = .completed
+                    return true
+                }
+            }
+            await #expect(throws: RunLease.Lost.self) {
+                try await updates.end(run.id, project: project, as: .failed, lease: stale)
+            }
+            let message = Message(id: IDPrefix.message.makeID(), created_at: unixNow(), thread_id: "thread_x", role: "assistant", content: [])
+            await #expect(throws: RunLease.Lost.self) {
+                try await store.write(under: stale) { _ = try await $0.insert(message) }
+            }
+            #expect(try await store.read(project: project) { try await $0.get(Message.self, id: message.id) } == nil)
+            #expect(try await store.read(project: project) { try await $0.get(Run.self, id: run.id) }?.status == .in_progress)
+            // The new owner's writes go through.
+            try await updates.end(run.id, project: project, as: .failed, lease: current)
+            #expect(try await store.read(project: project) { try await $0.get(Run.self, id: run.id) }?.status == .failed)
+        }
+    }
+
+    /// A cancel recorded on one node reaches the others at once: the transaction's NOTIFY is
+    /// heard by every listener when it commits (PostgreSQL; SQLite has one process and polls).
+    @Test(.timeLimit(.minutes(1))) func cancelSignalsReachListenersOnCommit() async throws {
+        guard TestSupport.postgresURL != nil else { return }
+        try await withStore(TestSupport.databaseURL("postgres")) { store async throws in
+            let (heard, continuation) = AsyncStream.makeStream(of: String.self)
+            let listener = Task {
+                await store.listenForCancels(logger: TestSupport.logger) { continuation.yield($0) }
+            }
+            defer { listener.cancel() }
+            let runID = IDPrefix.run.makeID()
+            // Until the listener is in place a signal may be missed: send until one is heard.
+            let sender = Task {
+                while !Task.isCancelled {
+                    try await store.write(project: "p") { try await store.signalCancel(of: runID, session: $0) }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            defer { sender.cancel() }
+            var received: String?
+            for await id in heard {
+                received = id
+                break
+            }
+            #expect(received == runID)
         }
     }
 
@@ -274,18 +346,24 @@ import Testing
         try await withStore(TestSupport.databaseURL(database)) { store async throws in
             let project = TestSupport.uniqueProject()
             var run = Run(id: IDPrefix.run.makeID(), created_at: unixNow(), thread_id: "thread_x", assistant_id: "asst_x", model: "m", instructions: "")
-            try await store.write(project: project) { try await $0.insert(run) }
-            let updates = RunUpdates(store: store, hub: RunEventHub())
-            try await RunStart(runID: run.id, project: project, startedAt: 5, updates: updates, written: false).ensureWritten()
+            let lease = try await store.write(project: project) { session in
+                try await session.insert(run)
+                return try await session.takeOver(run: run.id, for: "me")
+            }
+            let updates = RunTransitions(store: store, hub: RunEventHub())
+            try await RunStart(lease: lease, startedAt: 5, updates: updates, written: false).ensureWritten()
             let started = try await store.read(project: project) { try await $0.get(Run.self, id: run.id) }
             #expect(started?.status == .in_progress)
             #expect(started?.started_at == 5)
 
             run.id = IDPrefix.run.makeID()
             run.status = .cancelled
-            try await store.write(project: project) { try await $0.insert(run) }
+            let endedLease = try await store.write(project: project) { session in
+                try await session.insert(run)
+                return try await session.takeOver(run: run.id, for: "me")
+            }
             await #expect(throws: RunStart.RunEnded.self) {
-                try await RunStart(runID: run.id, project: project, startedAt: 5, updates: updates, written: false).ensureWritten()
+                try await RunStart(lease: endedLease, startedAt: 5, updates: updates, written: false).ensureWritten()
             }
             let ended = try await store.read(project: project) { try await $0.get(Run.self, id: run.id) }
             #expect(ended?.status == .cancelled)

@@ -66,7 +66,7 @@ public final class CodeInterpreterService: Service, Sendable {
     func session(project: String, threadID: String) async throws -> CodeSession {
         let key = SessionOwner(project: project, threadID: threadID)
         guard let sandbox else {
-            throw APIError.notImplemented("code_interpreter is unavailable on this server: \(unavailableReason ?? "no sandbox").")
+            throw DomainError.notImplemented("code_interpreter is unavailable on this server: \(unavailableReason ?? "no sandbox").")
         }
         if let existing = sessions.withLockedValue({ $0[key] }) { return existing }
         let directory = sandbox.sessionsPath + "/" + key.folderName

@@ -40,11 +40,14 @@ final class ChatCompletionsClient: ChatModel {
     let http: HTTPClient
     let retry: RetryPolicy
     let logger: Logger
+    /// Each route's cap on concurrent calls: a call past it waits for a turn (`UpstreamGates`).
+    let gates: UpstreamGates
 
-    init(http: HTTPClient, retry: RetryPolicy, logger: Logger) {
+    init(http: HTTPClient, retry: RetryPolicy, logger: Logger, gates: UpstreamGates = UpstreamGates()) {
         self.http = http
         self.retry = retry
         self.logger = logger
+        self.gates = gates
     }
 
     /// The request body in the upstream's dialect.
@@ -95,10 +98,12 @@ final class ChatCompletionsClient: ChatModel {
             attempt += 1
             var delivered = false
             do {
-                let turn = try await once(bytes: bytes, endpoint: endpoint) { delta in
-                    if !delivered { firstToken = .now - started }
-                    delivered = true
-                    try await onDelta(delta)
+                let turn = try await gates.withPermit(for: endpoint) {
+                    try await once(bytes: bytes, endpoint: endpoint) { delta in
+                        if !delivered { firstToken = .now - started }
+                        delivered = true
+                        try await onDelta(delta)
+                    }
                 }
                 AppMetrics.modelCall(route: route, outcome: "ok", duration: .now - started, firstToken: firstToken)
                 if let usage = turn.usage {
@@ -166,17 +171,23 @@ final class ChatCompletionsClient: ChatModel {
             return accumulator.turn
         }
         var lines = SSELineSplitter()
+        /// What the run's own handling of a delta threw (its store write, a lost lease): not the upstream's fault.
+        struct HandlerFailure: Error { var error: any Error }
         do {
             for try await buffer in response.body {
                 for line in lines.push(buffer) {
                     guard line.hasPrefix("data:") else { continue }
                     let data = line.dropFirst(5).drop(while: { $0 == " " })
                     if data == "[DONE]" { return accumulator.turn }
-                    try await accumulator.add(try decodeChunk(data.utf8), onDelta: onDelta)
+                    try await accumulator.add(try decodeChunk(data.utf8)) { delta in
+                        do { try await onDelta(delta) } catch { throw HandlerFailure(error: error) }
+                    }
                 }
             }
         } catch let error as UpstreamError {
             throw error
+        } catch let failure as HandlerFailure {
+            throw failure.error
         } catch {
             if Task.isCancelled || error is CancellationError { throw CancellationError() }
             throw UpstreamError(code: "server_error", message: "The model upstream's stream broke off: \(error).", retryable: true)

@@ -12,10 +12,12 @@ import Tracing
 public final class RunEngine: Service, Sendable {
     /// Why a run's task was stopped from outside.
     enum Interruption: Sendable {
-        case cancel, expire, shutdown
+        /// A client cancelled it; it expired; the server stops; another node took it over.
+        case cancel, expire, shutdown, fenced
     }
 
     private struct Entry {
+        var lease: RunLease
         var task: Task<Void, Never>?
         var interruption: Interruption?
     }
@@ -49,38 +51,43 @@ public final class RunEngine: Service, Sendable {
         self.shutdownGracePeriod = shutdownGracePeriod
     }
 
-    var updates: RunUpdates { RunUpdates(store: store, hub: hub) }
+    var updates: RunTransitions { RunTransitions(store: store, hub: hub) }
 
-    /// Starts (or resumes) a queued run in the background. `snapshot` is the run as its caller
-    /// just stored it, which spares the engine reading it back.
-    public func schedule(runID: String, project: String, snapshot: Stored<Run>? = nil) {
+    /// Starts (or resumes) a queued run this node holds under `lease`, in the background.
+    /// `snapshot` is the run as its caller just stored it, which spares the engine reading it back.
+    public func schedule(_ lease: RunLease, snapshot: Stored<Run>? = nil) {
         guard accepting.withLockedValue({ $0 }) else { return }
+        let runID = lease.runID
         entries.withLockedValue { table in
             guard table[runID]?.task == nil else { return }
-            table[runID] = Entry(task: nil, interruption: nil)
+            table[runID] = Entry(lease: lease, task: nil, interruption: nil)
             table[runID]?.task = Task { [self] in
-                await self.drive(runID: runID, project: project, snapshot: snapshot)
+                await self.drive(lease, snapshot: snapshot)
             }
         }
     }
 
-    private func drive(runID: String, project: String, snapshot: Stored<Run>?) async {
+    private func drive(_ lease: RunLease, snapshot: Stored<Run>?) async {
+        let runID = lease.runID
         do {
             // The task inherited the creating request's trace context: the run's span is its child.
             // Every log line of the run says which run (and, inherited, the request that created it).
             try await LogContext.$runID.withValue(runID) {
                 try await withSpan("run", ofKind: .internal) { span in
                     span.attributes["assistants.run_id"] = runID
-                    try await executor.execute(runID: runID, project: project, snapshot: snapshot)
+                    try await executor.execute(lease: lease, snapshot: snapshot)
                 }
             }
         } catch {
             let interruption = entries.withLockedValue { $0[runID]?.interruption }
             // A run ended from outside before its task saw it is recorded by whoever ended it.
-            if !(error is RunStart.RunEnded && interruption == nil) {
+            if error is RunLease.Lost || interruption == .fenced {
+                // Another node took the run over (this one stalled past the node timeout): it writes nothing more.
+                logger.warning("run taken over by another node; this node's turn is abandoned", metadata: ["run_id": "\(runID)"])
+            } else if !(error is RunStart.RunEnded && interruption == nil) {
                 // The task is over; its cleanup must not be cancelled with it.
                 await Task { [self] in
-                    await self.settle(runID: runID, project: project, error: error, interruption: interruption)
+                    await self.settle(lease, error: error, interruption: interruption)
                 }.value
             }
         }
@@ -88,32 +95,42 @@ public final class RunEngine: Service, Sendable {
     }
 
     /// Ends a run whose turn threw: cancelled, expired, failed, or left for the next start.
-    private func settle(runID: String, project: String, error: any Error, interruption: Interruption?) async {
+    private func settle(_ lease: RunLease, error: any Error, interruption: Interruption?) async {
+        let (runID, project) = (lease.runID, lease.project)
         do {
             switch interruption {
             case .cancel?:
-                try await updates.end(runID, project: project, as: .cancelled)
+                try await updates.end(runID, project: project, as: .cancelled, lease: lease)
             case .expire?:
-                try await updates.end(runID, project: project, as: .expired)
-            case .shutdown?:
+                try await updates.end(runID, project: project, as: .expired, lease: lease)
+            case .shutdown?, .fenced?:
                 logger.info("run left for the next start", metadata: ["run_id": "\(runID)"])
             case nil:
                 let lastError = (error as? UpstreamError)?.lastError
                     ?? LastError(code: "server_error", message: "The run failed inside the server: \(error)")
                 logger.warning("run failed", metadata: ["run_id": "\(runID)", "error": "\(lastError.message)"])
-                try await updates.end(runID, project: project, as: .failed, error: lastError)
+                try await updates.end(runID, project: project, as: .failed, error: lastError, lease: lease)
             }
+        } catch is RunLease.Lost {
+            logger.warning("run taken over by another node before its end was recorded", metadata: ["run_id": "\(runID)"])
         } catch {
             logger.error("could not record the end of a run", metadata: ["run_id": "\(runID)", "error": "\(error)"])
         }
     }
 
-    /// Stops a run the client cancelled (already stored as `cancelling`): its task is cancelled,
-    /// or, when nothing runs it, it ends `cancelled` at once.
-    public func cancel(runID: String, project: String) async throws {
-        let running = interrupt(runID, .cancel)
-        if !running {
-            try await updates.end(runID, project: project, as: .cancelled)
+    /// Stops a run of this node's that a client cancelled (already stored as `cancelling`): its
+    /// task is cancelled, or, when nothing runs it, it ends `cancelled` at once.
+    public func cancel(_ lease: RunLease) async throws {
+        if !interrupt(lease.runID, .cancel) {
+            try await updates.end(lease.runID, project: lease.project, as: .cancelled, lease: lease)
+        }
+    }
+
+    /// The runs of this node that a client on any node cancelled: told by a signal, or found
+    /// every second. Each one's task is cancelled, or the run ends at once.
+    func stopCancelled(only runID: String? = nil) async throws {
+        for owned in try await store.cancellingRuns(ownedBy: nodeID) where runID == nil || owned.run.id == runID {
+            try await cancel(RunLease(runID: owned.run.id, project: owned.project, owner: nodeID, epoch: owned.epoch))
         }
     }
 
@@ -128,24 +145,26 @@ public final class RunEngine: Service, Sendable {
         return task != nil
     }
 
-    /// Runs that a dead process left queued, in progress or cancelling are resumed or ended. At
-    /// start (`includeOwn`) these are this node's own from its previous life and those of nodes
-    /// that stopped beating; later, only the latter. Each run is adopted by one node only.
+    /// Runs that a dead process left queued, in progress or cancelling are resumed or ended: those
+    /// of nodes that stopped beating and, with `includeOwn`, this node's own that no task of it
+    /// drives (its previous life's, or a task that could not record its end). Each run is adopted by one node only, and
+    /// adopting bumps its epoch, which fences off the old owner should it wake up.
     func recover(includeOwn: Bool) async throws {
         let orphans = try await store.orphanedRuns(withStatus: [.queued, .in_progress, .cancelling], node: nodeID,
-                                                   liveSince: unixNow() - nodeTimeout, includeOwn: includeOwn)
-        for (project, run, owner) in orphans {
+                                                   timeout: nodeTimeout, includeOwn: includeOwn)
+        for orphan in orphans {
+            let (project, run, owner) = (orphan.project, orphan.run, orphan.owner)
             guard entries.withLockedValue({ $0[run.id] == nil }) else { continue }
+            guard let lease = try await store.adopt(orphan, node: nodeID) else { continue }
             if owner != nodeID {
-                guard try await store.adopt(runID: run.id, from: owner, node: nodeID) else { continue }
                 logger.info("adopting run of a stopped node", metadata: ["run_id": "\(run.id)", "node": "\(owner ?? "none")"])
             }
             switch run.status {
             case .cancelling:
-                try await updates.end(run.id, project: project, as: .cancelled)
+                try await updates.end(run.id, project: project, as: .cancelled, lease: lease)
             case .in_progress:
                 // Whatever the dead process had half-written of its last turn is dropped; the turn runs again.
-                try await store.write(project: project) { session in
+                try await store.write(under: lease) { session in
                     for step in try await session.all(RunStep.self, parentID: run.id) where step.status == .in_progress {
                         if let messageID = step.step_details["message_creation"]?["message_id"]?.stringValue {
                             try await session.delete(.message, id: messageID)
@@ -154,57 +173,90 @@ public final class RunEngine: Service, Sendable {
                     }
                 }
                 logger.info("resuming run", metadata: ["run_id": "\(run.id)"])
-                schedule(runID: run.id, project: project)
+                schedule(lease)
             default:
                 logger.info("resuming run", metadata: ["run_id": "\(run.id)"])
-                schedule(runID: run.id, project: project)
+                schedule(lease)
             }
         }
     }
 
-    /// Expires every active run past its `expires_at`.
+    /// Expires every active run past its `expires_at` that is this node's, or whose owner
+    /// stopped beating (taken over first).
     func expireOverdue() async throws {
-        for (project, run, _) in try await store.runsExpired(at: unixNow()) {
-            if !interrupt(run.id, .expire) {
-                try await updates.end(run.id, project: project, as: .expired)
-            }
+        for overdue in try await store.runsExpired(node: nodeID, timeout: nodeTimeout) {
+            if overdue.owner == nodeID, interrupt(overdue.run.id, .expire) { continue }
+            let lease = overdue.owner == nodeID
+                ? RunLease(runID: overdue.run.id, project: overdue.project, owner: nodeID, epoch: overdue.epoch)
+                : try await store.adopt(overdue, node: nodeID)
+            guard let lease else { continue }
+            try await updates.end(overdue.run.id, project: overdue.project, as: .expired, lease: lease)
         }
+    }
+
+    /// Interrupts the runs whose lease another node has taken (this one stalled past the timeout).
+    func dropLostLeases() async throws {
+        let held = entries.withLockedValue { $0.values.map(\.lease) }
+        for lease in try await store.lostLeases(held) { _ = interrupt(lease.runID, .fenced) }
     }
 
     public func run() async throws {
         do {
-            try await store.heartbeat(node: nodeID, at: unixNow())
+            try await store.heartbeat(node: nodeID)
             try await recover(includeOwn: true)
             recovered.withLockedValue { $0 = true }
         } catch {
             logger.error("could not resume runs left by the last process", metadata: ["error": "\(error)"])
         }
         // A third of the timeout between heartbeats, and as often a look for runs of stopped nodes.
-        let beatEvery = nodeTimeout / 3
+        let beatEvery = Duration.seconds(nodeTimeout) / 3
         await cancelWhenGracefulShutdown {
-            var lastBeat = unixNow()
-            while !Task.isCancelled {
-                do {
-                    try await self.expireOverdue()
-                } catch {
-                    self.logger.error("run expiry failed", metadata: ["error": "\(error)"])
-                }
-                if unixNow() - lastBeat >= beatEvery {
-                    lastBeat = unixNow()
-                    do {
-                        try await self.store.heartbeat(node: self.nodeID, at: lastBeat)
-                        try await self.recover(includeOwn: !self.hasRecovered)
-                        self.recovered.withLockedValue { $0 = true }
-                    } catch {
-                        self.logger.error("heartbeat or adoption failed", metadata: ["error": "\(error)"])
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    // Cancels asked for on other nodes, heard at once (PostgreSQL).
+                    await self.store.listenForCancels(logger: self.logger) { runID in
+                        do { try await self.stopCancelled(only: runID) } catch {
+                            self.logger.error("could not stop a cancelled run", metadata: ["run_id": "\(runID)", "error": "\(error)"])
+                        }
                     }
                 }
-                try? await Task.sleep(for: self.expiryInterval)
+                group.addTask { await self.tick(beatEvery: beatEvery) }
+                // Both end when shutdown cancels them (the listener at once on SQLite).
+                await group.waitForAll()
             }
         }
         await drain()
         // What is left is adopted by the other nodes now, or resumed by this one when it starts again.
         try? await store.removeNode(nodeID)
+    }
+
+    /// The engine's clockwork, each `expiryInterval`: expiries and cancels asked for on other
+    /// nodes; each `beatEvery`, the heartbeat, lost leases and the runs of stopped nodes. A
+    /// failure (the database gone a while) is logged and the loop goes on.
+    private func tick(beatEvery: Duration) async {
+        var lastBeat = ContinuousClock.now
+        while !Task.isCancelled {
+            do {
+                try await expireOverdue()
+                try await stopCancelled()
+            } catch {
+                logger.error("run expiry or cancel failed", metadata: ["error": "\(error)"])
+            }
+            if ContinuousClock.now - lastBeat >= beatEvery {
+                lastBeat = .now
+                do {
+                    try await store.heartbeat(node: nodeID)
+                    try await dropLostLeases()
+                    // This node's own runs are looked at too: one whose task ended without
+                    // recording its end (the database was gone at the time) is resumed.
+                    try await recover(includeOwn: true)
+                    recovered.withLockedValue { $0 = true }
+                } catch {
+                    logger.error("heartbeat or adoption failed", metadata: ["error": "\(error)"])
+                }
+            }
+            try? await Task.sleep(for: expiryInterval)
+        }
     }
 
     /// Shutdown: no new runs; in-flight turns get the grace period, then are left for the next start.

@@ -17,9 +17,8 @@ public struct RunEvent: Sendable {
 
     /// Whether a stream of the run ends after this event: the run is done or waits for the client.
     public var endsStream: Bool {
-        switch name {
-        case "thread.run.requires_action", "thread.run.completed", "thread.run.incomplete", "thread.run.failed",
-             "thread.run.cancelled", "thread.run.expired":
+        switch Name(rawValue: name) {
+        case .runRequiresAction?, .runCompleted?, .runIncomplete?, .runFailed?, .runCancelled?, .runExpired?:
             return true
         default:
             return false

@@ -12,12 +12,12 @@ struct RunExecutor {
     let fileSearch: FileSearchTool
     let codeInterpreter: CodeInterpreterTool
     /// The stored file bytes, for `image_file` parts.
-    let blobs: FileBlobs
+    let blobs: any BlobStore
     let logger: Logger
     /// Model turns one run may take in a row (each server-side tool round is one).
     let maxTurns = 10
 
-    var updates: RunUpdates { RunUpdates(store: store, hub: hub) }
+    var updates: RunTransitions { RunTransitions(store: store, hub: hub) }
 
     /// What went wrong in a way that ends the run `incomplete`.
     struct Incomplete: Error {
@@ -34,7 +34,9 @@ struct RunExecutor {
 
     /// Takes a queued (or resumed in_progress) run through its model turns until it finishes
     /// or waits for the client's tool outputs. `snapshot` is the run as just stored, if known.
-    func execute(runID: String, project: String, snapshot: Stored<Run>? = nil) async throws {
+    func execute(lease: RunLease, snapshot: Stored<Run>? = nil) async throws {
+        let runID = lease.runID
+        let project = lease.project
         let now = unixNow()
         var cancelling = false
         let started: Run
@@ -43,7 +45,7 @@ struct RunExecutor {
         var known: Stored<Run>?
         if hub.hasListeners(runID: runID) {
             // Streamed: in_progress is written (and sent) before anything else happens.
-            guard let written = try await updates.update(runID, project: project, { run, _ in
+            guard let written = try await updates.update(lease, { run, _ in
                 if run.status == .cancelling {
                     cancelling = true
                     return false
@@ -52,13 +54,13 @@ struct RunExecutor {
                 run.markStarted(at: now)
                 return true
             }) else {
-                if cancelling { try await updates.end(runID, project: project, as: .cancelled) }
+                if cancelling { try await updates.end(runID, project: project, as: .cancelled, lease: lease) }
                 return
             }
             started = written.object
             known = written
-            start = RunStart(runID: runID, project: project, startedAt: started.started_at ?? now, updates: updates, written: true)
-            updates.publish(started, "thread.run.in_progress")
+            start = RunStart(lease: lease, startedAt: started.started_at ?? now, updates: updates, written: true)
+            updates.publish(started, .runInProgress)
         } else {
             // A run handed over as its creator stored it is not read back; if it was ended since,
             // the final write (or RunStart) finds out.
@@ -67,13 +69,13 @@ struct RunExecutor {
             }
             guard let stored else { return }
             var run = stored.object
-            if run.status == .cancelling { return try await updates.end(runID, project: project, as: .cancelled) }
+            if run.status == .cancelling { return try await updates.end(runID, project: project, as: .cancelled, lease: lease) }
             guard run.status == .queued || run.status == .in_progress else { return }
             let written = run.status == .in_progress
             run.markStarted(at: now)
             started = run
             known = stored
-            start = RunStart(runID: runID, project: project, startedAt: run.started_at ?? now, updates: updates, written: written)
+            start = RunStart(lease: lease, startedAt: run.started_at ?? now, updates: updates, written: written)
         }
         let recordLater = start.writeLater()
         defer { recordLater?.cancel() }
@@ -82,7 +84,7 @@ struct RunExecutor {
             let message = router.isConfigured
                 ? "No model upstream serves the model '\(started.model)': add it to the models file (--models-config)."
                 : "No model upstream is configured: set ASSISTANTS_UPSTREAM_URL (an OpenAI-compatible base URL ending in /v1) and, if it needs one, ASSISTANTS_UPSTREAM_API_KEY."
-            try await updates.end(runID, project: project, as: .failed, error: LastError(code: "server_error", message: message))
+            try await updates.end(runID, project: project, as: .failed, error: LastError(code: "server_error", message: message), lease: lease)
             return
         }
         var run = started
@@ -106,7 +108,7 @@ struct RunExecutor {
             known = current
         }
         try await updates.end(runID, project: project, as: .failed, error: LastError(
-            code: "server_error", message: "The model kept calling tools for \(maxTurns) rounds without answering."))
+            code: "server_error", message: "The model kept calling tools for \(maxTurns) rounds without answering."), lease: lease)
     }
 
     /// One model call, and what follows from its answer.
@@ -139,7 +141,7 @@ struct RunExecutor {
         let prompt = PromptBuilder.build(run: run, threadMessages: messages, steps: steps, contextWindow: endpoint.contextWindow,
                                          images: images, vision: endpoint.vision)
         if prompt.overBudget, run.max_prompt_tokens != nil {
-            try await finishIncomplete(run, known: known, project: project, reason: "max_prompt_tokens", turn: nil, state: nil)
+            try await finishIncomplete(run, known: known, lease: start.lease, reason: "max_prompt_tokens", turn: nil, state: nil)
             return .finished
         }
         let usedCompletion = run.usage?.completion_tokens ?? 0
@@ -149,7 +151,7 @@ struct RunExecutor {
         if let limit = run.max_completion_tokens {
             let remaining = limit - usedCompletion
             if remaining <= 0 {
-                try await finishIncomplete(run, known: known, project: project, reason: "max_completion_tokens", turn: nil, state: nil)
+                try await finishIncomplete(run, known: known, lease: start.lease, reason: "max_completion_tokens", turn: nil, state: nil)
                 return .finished
             }
             request.maxOutputTokens = remaining
@@ -230,7 +232,7 @@ struct RunExecutor {
             }
             return try await toolCalls(run, known: known, project: project, turn: turn, state: state, serverResults: results)
         } else if turn.finishReason == "length", run.max_completion_tokens != nil || endpoint.maxOutputTokens != nil {
-            try await finishIncomplete(run, known: known, project: project, reason: "max_completion_tokens", turn: turn, state: state)
+            try await finishIncomplete(run, known: known, lease: start.lease, reason: "max_completion_tokens", turn: turn, state: state)
         } else {
             try await complete(run, known: known, project: project, turn: turn, state: state, steps: steps)
         }
@@ -309,42 +311,9 @@ struct RunExecutor {
         let usage = turn.usage ?? Usage()
         let calls = turn.toolCalls
         let functionCalls = calls.filter { serverResults[$0.id] == nil }
-        let now = unixNow()
-        let result = try await store.write(project: project) { session -> (Run, RunStep)? in
-            var step = step
-            step.step_details = ["type": "tool_calls", "tool_calls": .array(calls.map { call in
-                serverResults[call.id] ?? [
-                    "id": .string(call.id), "type": "function",
-                    "function": ["name": .string(call.function.name), "arguments": .string(call.function.arguments), "output": .null],
-                ]
-            })]
-            guard var run = try await session.getForUpdate(Run.self, id: run.id, known: known), run.status == .in_progress else {
-                try await session.update(step)
-                return nil
-            }
-            run.usage = (run.usage ?? Usage()) + usage
-            if functionCalls.isEmpty {
-                step.status = .completed
-                step.completed_at = now
-                step.usage = usage
-            } else {
-                run.status = .requires_action
-                run.required_action = RequiredAction(toolCalls: functionCalls)
-            }
-            try await session.update(step)
-            try await session.update(run)
-            return (run, step)
-        }
-        guard let (updated, finalStep) = result else {
-            try await updates.end(run.id, project: project, as: .cancelled)
-            return .finished
-        }
-        if functionCalls.isEmpty {
-            hub.publish(runID: run.id, RunEvent(name: "thread.run.step.completed", encoding: finalStep.forClient(includeSearchContent: false)))
-            return .again
-        }
-        updates.publish(updated, "thread.run.requires_action")
-        return .finished
+        let goesOn = try await updates.recordToolCalls(calls, functionCalls: functionCalls, serverResults: serverResults, step: step,
+                                                       usage: usage, known: known, lease: state.start.lease)
+        return goesOn ? .again : .finished
     }
 
     /// The model answered: its message, the step and the run complete.
@@ -359,72 +328,20 @@ struct RunExecutor {
             .sorted { ($0["start_index"]?.intValue ?? 0) < ($1["start_index"]?.intValue ?? 0) }
         let images: [JSONValue] = code.images.map { ["type": "image_file", "image_file": ["file_id": .string($0), "detail": "auto"]] }
         try await state.publishAnnotations(annotations)
-        let now = unixNow()
-        let startedAt = run.started_at
-        let outcome = try await store.write(project: project) { session -> (Run, Message?, RunStep?)? in
-            // still `queued` when the answer came before the start was recorded (RunStart)
-            guard var run = try await session.getForUpdate(Run.self, id: run.id, known: known),
-                  run.status == .in_progress || run.status == .queued else { return nil }
-            run.markStarted(at: startedAt ?? now)
-            var message = state.message
-            message?.content = [Message.textPart(text, annotations: annotations)] + images
-            message?.status = .completed
-            message?.completed_at = now
-            var step = state.messageStep
-            step?.status = .completed
-            step?.completed_at = now
-            step?.usage = usage
-            if let step { _ = try await stored ? session.update(step) : session.insert(step) }
-            if let message { _ = try await stored ? session.update(message) : session.insert(message) }
-            run.status = .completed
-            run.completed_at = now
-            run.expires_at = nil
-            run.usage = (run.usage ?? Usage()) + usage
-            try await session.update(run)
-            return (run, message, step)
-        }
-        guard let (finished, message, step) = outcome else {
-            try await updates.end(run.id, project: project, as: .cancelled)
-            return
-        }
-        if let message { hub.publish(runID: run.id, RunEvent(name: "thread.message.completed", encoding: message)) }
-        if let step { hub.publish(runID: run.id, RunEvent(name: "thread.run.step.completed", encoding: step)) }
-        updates.publish(finished, "thread.run.completed")
+        var message = state.message
+        message?.content = [Message.textPart(text, annotations: annotations)] + images
+        try await updates.complete(message: message, step: state.messageStep, stored: stored, usage: usage, startedAt: run.started_at,
+                                   known: known, lease: state.start.lease)
     }
 
     /// A token budget ran out: the run ends `incomplete`, its message too.
-    private func finishIncomplete(_ run: Run, known: Stored<Run>?, project: String, reason: String, turn: ChatTurn?, state: TurnState?) async throws {
+    private func finishIncomplete(_ run: Run, known: Stored<Run>?, lease: RunLease, reason: String, turn: ChatTurn?, state: TurnState?) async throws {
         if let state, turn != nil { try await state.ensureMessage() }
         let usage = turn?.usage ?? Usage()
         let text = turn?.text ?? ""
-        let now = unixNow()
-        let startedAt = run.started_at
-        let outcome = try await store.write(project: project) { session -> (Run, Message?, RunStep?)? in
-            guard var run = try await session.getForUpdate(Run.self, id: run.id, known: known),
-                  run.status == .in_progress || run.status == .queued else { return nil }
-            run.markStarted(at: startedAt ?? now)
-            var message = state?.message
-            message?.content = [Message.textPart(text)]
-            message?.status = .incomplete
-            message?.completed_at = nil
-            message?.incomplete_at = now
-            message?.incomplete_details = IncompleteDetails(reason: "max_tokens")
-            var step = state?.messageStep
-            step?.status = .completed
-            step?.completed_at = now
-            step?.usage = usage
-            if let message { try await session.update(message) }
-            if let step { try await session.update(step) }
-            run.status = .incomplete
-            run.incomplete_details = IncompleteDetails(reason: reason)
-            run.expires_at = nil
-            run.usage = (run.usage ?? Usage()) + usage
-            try await session.update(run)
-            return (run, message, step)
-        }
-        guard let (finished, message, step) = outcome else { return }
-        if let message { hub.publish(runID: run.id, RunEvent(name: "thread.message.incomplete", encoding: message)) }
-        if let step { hub.publish(runID: run.id, RunEvent(name: "thread.run.step.completed", encoding: step)) }
-        updates.publish(finished, "thread.run.incomplete")
+        var message = state?.message
+        message?.content = [Message.textPart(text)]
+        try await updates.finishIncomplete(reason: reason, message: message, step: state?.messageStep, usage: usage,
+                                           startedAt: run.started_at, known: known, lease: lease)
     }
 }

@@ -8,15 +8,13 @@ import NIOConcurrencyHelpers
 final class RunStart: Sendable {
     static let delay: Duration = .milliseconds(50)
 
-    let runID: String
-    let project: String
+    let lease: RunLease
     let startedAt: Int
-    private let updates: RunUpdates
+    private let updates: RunTransitions
     private let written: NIOLockedValueBox<Bool>
 
-    init(runID: String, project: String, startedAt: Int, updates: RunUpdates, written: Bool) {
-        self.runID = runID
-        self.project = project
+    init(lease: RunLease, startedAt: Int, updates: RunTransitions, written: Bool) {
+        self.lease = lease
         self.startedAt = startedAt
         self.updates = updates
         self.written = NIOLockedValueBox(written)
@@ -31,7 +29,7 @@ final class RunStart: Sendable {
         guard !written.withLockedValue({ $0 }) else { return }
         let startedAt = startedAt
         var active = true
-        try await updates.update(runID, project: project) { run, _ in
+        try await updates.update(lease) { run, _ in
             guard run.status == .queued else {
                 active = run.status == .in_progress
                 return false

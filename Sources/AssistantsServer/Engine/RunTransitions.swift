@@ -1,31 +1,36 @@
 import Foundation
 
-/// The run's state changes that several parts of the engine make: each reads the stored run,
-/// changes it and writes it back in one transaction, and publishes the matching events.
-struct RunUpdates {
+/// Every status change of a run the engine holds, each one transaction under the run's lease
+/// (a node that lost the run writes nothing) followed by its typed events: `in_progress`
+/// (`update`, from RunStart), `requires_action` (`recordToolCalls`), `completed`, `incomplete`,
+/// and the ends `failed`, `cancelled`, `expired` (`end`). The client's commands (create,
+/// cancel, tool outputs) are `Runs`; together they are the run lifecycle's one owner.
+struct RunTransitions {
     let store: ObjectStore
     let hub: RunEventHub
 
-    /// Reads, changes and writes the run atomically; `change` returns false to leave it as it was.
-    /// Returns the run as written.
+    /// Reads, changes and writes the run atomically, if `lease` still holds it (else
+    /// `RunLease.Lost`); `change` returns false to leave it as it was. Returns the run as written.
     @discardableResult
-    func update(_ runID: String, project: String, _ change: (inout Run, StoreSession) async throws -> Bool) async throws -> Stored<Run>? {
-        try await store.write(project: project) { session -> Stored<Run>? in
-            guard var run = try await session.getForUpdate(Run.self, id: runID) else { return nil }
+    func update(_ lease: RunLease, _ change: (inout Run, StoreSession) async throws -> Bool) async throws -> Stored<Run>? {
+        try await store.write(under: lease) { session -> Stored<Run>? in
+            guard var run = try await session.getForUpdate(Run.self, id: lease.runID) else { return nil }
             guard try await change(&run, session) else { return nil }
             return Stored(run, body: try await session.update(run))
         }
     }
 
-    func publish(_ run: Run, _ name: String) {
+    func publish(_ run: Run, _ name: RunEvent.Name) {
         AppMetrics.runTransition(to: run.status.rawValue, createdAt: run.created_at)
-        hub.publish(runID: run.id, RunEvent(name: name, encoding: run))
+        hub.publish(runID: run.id, RunEvent(name, encoding: run))
     }
 
     /// Ends an active run as `failed`, `cancelled` or `expired`: its open steps and message end too.
-    func end(_ runID: String, project: String, as status: Run.Status, error: LastError? = nil) async throws {
+    /// The node that holds the run ends it under its `lease`; nil only where no task drives the run.
+    func end(_ runID: String, project: String, as status: Run.Status, error: LastError? = nil, lease: RunLease?) async throws {
         let now = unixNow()
         let result = try await store.write(project: project) { session -> (Run, [RunStep], [Message])? in
+            if let lease { try await session.check(lease) }
             guard var run = try await session.getForUpdate(Run.self, id: runID), !run.status.isTerminal else { return nil }
             run.status = status
             run.required_action = nil
@@ -72,11 +77,111 @@ struct RunUpdates {
         }
         guard let (run, steps, messages) = result else { return }
         for message in messages {
-            hub.publish(runID: run.id, RunEvent(name: "thread.message.incomplete", encoding: message))
+            hub.publish(runID: run.id, RunEvent(.messageIncomplete, encoding: message))
         }
         for step in steps {
-            hub.publish(runID: run.id, RunEvent(name: "thread.run.step.\(step.status.rawValue)", encoding: step))
+            hub.publish(runID: run.id, RunEvent(.step(step.status), encoding: step))
         }
-        publish(run, "thread.run.\(status.rawValue)")
+        publish(run, .run(status))
+    }
+
+    /// The model called tools: the step records them (server-side results included). With
+    /// function calls among them the run waits for the client's outputs (`requires_action`);
+    /// otherwise the step completes and the run goes on (true). A run ended meanwhile is cancelled.
+    func recordToolCalls(_ calls: [ToolCall], functionCalls: [ToolCall], serverResults: [String: JSONValue], step: RunStep,
+                         usage: Usage, known: Stored<Run>?, lease: RunLease) async throws -> Bool {
+        let now = unixNow()
+        let result = try await store.write(under: lease) { session -> (Run, RunStep)? in
+            var step = step
+            step.step_details = ["type": "tool_calls", "tool_calls": .array(calls.map { call in
+                serverResults[call.id] ?? [
+                    "id": .string(call.id), "type": "function",
+                    "function": ["name": .string(call.function.name), "arguments": .string(call.function.arguments), "output": .null],
+                ]
+            })]
+            guard var run = try await session.getForUpdate(Run.self, id: lease.runID, known: known), run.status == .in_progress else {
+                try await session.update(step)
+                return nil
+            }
+            run.usage = (run.usage ?? Usage()) + usage
+            if functionCalls.isEmpty {
+                step.status = .completed
+                step.completed_at = now
+                step.usage = usage
+            } else {
+                run.status = .requires_action
+                run.required_action = RequiredAction(toolCalls: functionCalls)
+            }
+            try await session.update(step)
+            try await session.update(run)
+            return (run, step)
+        }
+        guard let (updated, finalStep) = result else {
+            try await end(lease.runID, project: lease.project, as: .cancelled, lease: lease)
+            return false
+        }
+        if functionCalls.isEmpty {
+            hub.publish(runID: lease.runID, RunEvent(.stepCompleted, encoding: finalStep.forClient(includeSearchContent: false)))
+            return true
+        }
+        publish(updated, .runRequiresAction)
+        return false
+    }
+
+    /// The model answered: its message (with `content` set by the caller), the step and the run
+    /// complete. `stored` says whether the message and step are in the database yet.
+    func complete(message: Message?, step: RunStep?, stored: Bool, usage: Usage, startedAt: Int?,
+                  known: Stored<Run>?, lease: RunLease) async throws {
+        let finished = try await finishTurn(as: .completed, message: message, step: step, stored: stored, usage: usage,
+                                            startedAt: startedAt, known: known, lease: lease)
+        if !finished { try await end(lease.runID, project: lease.project, as: .cancelled, lease: lease) }
+    }
+
+    /// A token budget ran out: the run ends `incomplete` (`reason`), its message too.
+    func finishIncomplete(reason: String, message: Message?, step: RunStep?, usage: Usage, startedAt: Int?,
+                          known: Stored<Run>?, lease: RunLease) async throws {
+        _ = try await finishTurn(as: .incomplete, incompleteReason: reason, message: message, step: step, stored: true,
+                                 usage: usage, startedAt: startedAt, known: known, lease: lease)
+    }
+
+    /// The last write of a run's last turn: its message (`completed`, or `incomplete` for lack of
+    /// tokens), its message_creation step and the run's final status; false when the run had
+    /// ended meanwhile. A run still `queued` (answered before its start was recorded) starts too.
+    private func finishTurn(as status: Run.Status, incompleteReason: String? = nil, message: Message?, step: RunStep?, stored: Bool,
+                            usage: Usage, startedAt: Int?, known: Stored<Run>?, lease: RunLease) async throws -> Bool {
+        let now = unixNow()
+        let outcome = try await store.write(under: lease) { session -> (Run, Message?, RunStep?)? in
+            guard var run = try await session.getForUpdate(Run.self, id: lease.runID, known: known),
+                  run.status == .in_progress || run.status == .queued else { return nil }
+            run.markStarted(at: startedAt ?? now)
+            var message = message
+            var step = step
+            step?.status = .completed
+            step?.completed_at = now
+            step?.usage = usage
+            if let incompleteReason {
+                message?.status = .incomplete
+                message?.completed_at = nil
+                message?.incomplete_at = now
+                message?.incomplete_details = IncompleteDetails(reason: "max_tokens")
+                run.incomplete_details = IncompleteDetails(reason: incompleteReason)
+            } else {
+                message?.status = .completed
+                message?.completed_at = now
+                run.completed_at = now
+            }
+            if let step { _ = try await stored ? session.update(step) : session.insert(step) }
+            if let message { _ = try await stored ? session.update(message) : session.insert(message) }
+            run.status = status
+            run.expires_at = nil
+            run.usage = (run.usage ?? Usage()) + usage
+            try await session.update(run)
+            return (run, message, step)
+        }
+        guard let (finished, message, step) = outcome else { return false }
+        if let message { hub.publish(runID: lease.runID, RunEvent(status == .completed ? .messageCompleted : .messageIncomplete, encoding: message)) }
+        if let step { hub.publish(runID: lease.runID, RunEvent(.stepCompleted, encoding: step)) }
+        publish(finished, .run(status))
+        return true
     }
 }

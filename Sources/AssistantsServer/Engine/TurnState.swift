@@ -58,7 +58,7 @@ final class TurnState {
                 "id": .string(message.id), "object": "thread.message.delta",
                 "delta": ["content": [["index": 0, "type": "text", "text": part]]],
             ]
-            hub.publish(runID: run.id, RunEvent(name: "thread.message.delta", data: event.jsonString))
+            hub.publish(runID: run.id, RunEvent(.messageDelta, data: event.jsonString))
         case .toolCall(let index, let id, let name, let arguments):
             try await closeMessage()
             let step = try await toolStep()
@@ -78,7 +78,7 @@ final class TurnState {
                 "id": .string(step.id), "object": "thread.run.step.delta",
                 "delta": ["step_details": ["type": "tool_calls", "tool_calls": [call]]],
             ]
-            hub.publish(runID: run.id, RunEvent(name: "thread.run.step.delta", data: event.jsonString))
+            hub.publish(runID: run.id, RunEvent(.stepDelta, data: event.jsonString))
         }
     }
 
@@ -110,17 +110,17 @@ final class TurnState {
         self.message = message
         self.messageStep = step
         if persist { try await storeMessage() }
-        hub.publish(runID: run.id, RunEvent(name: "thread.run.step.created", encoding: step))
-        hub.publish(runID: run.id, RunEvent(name: "thread.run.step.in_progress", encoding: step))
-        hub.publish(runID: run.id, RunEvent(name: "thread.message.created", encoding: message))
-        hub.publish(runID: run.id, RunEvent(name: "thread.message.in_progress", encoding: message))
+        hub.publish(runID: run.id, RunEvent(.stepCreated, encoding: step))
+        hub.publish(runID: run.id, RunEvent(.stepInProgress, encoding: step))
+        hub.publish(runID: run.id, RunEvent(.messageCreated, encoding: message))
+        hub.publish(runID: run.id, RunEvent(.messageInProgress, encoding: message))
     }
 
     /// Inserts the message and its step as they are now, if not stored yet.
     private func storeMessage() async throws {
         guard !messageStored, let message, let step = messageStep else { return }
         try await start.ensureWritten()
-        try await store.write(project: project) { session in
+        try await store.write(under: start.lease) { session in
             try await session.insert(step)
             try await session.insert(message)
         }
@@ -132,7 +132,7 @@ final class TurnState {
         guard messageStored else { return try await storeMessage() }
         guard let message else { return }
         let step = withStep ? messageStep : nil
-        try await store.write(project: project) { session in
+        try await store.write(under: start.lease) { session in
             try await session.update(message)
             if let step { try await session.update(step) }
         }
@@ -148,7 +148,7 @@ final class TurnState {
             "id": .string(message.id), "object": "thread.message.delta",
             "delta": ["content": [["index": 0, "type": "text", "text": ["value": .string(finalText), "annotations": []]]]],
         ]
-        hub.publish(runID: run.id, RunEvent(name: "thread.message.delta", data: event.jsonString))
+        hub.publish(runID: run.id, RunEvent(.messageDelta, data: event.jsonString))
     }
 
     /// Stores the text streamed so far into the open message (before the run ends it `incomplete`).
@@ -174,8 +174,8 @@ final class TurnState {
         self.message = finishedMessage
         self.messageStep = finishedStep
         try await saveMessage(withStep: true)
-        hub.publish(runID: run.id, RunEvent(name: "thread.message.completed", encoding: finishedMessage))
-        hub.publish(runID: run.id, RunEvent(name: "thread.run.step.completed", encoding: finishedStep))
+        hub.publish(runID: run.id, RunEvent(.messageCompleted, encoding: finishedMessage))
+        hub.publish(runID: run.id, RunEvent(.stepCompleted, encoding: finishedStep))
     }
 
     /// Sends a message's annotations once, before it completes (the SDK merges them by index).
@@ -190,7 +190,7 @@ final class TurnState {
             "id": .string(message.id), "object": "thread.message.delta",
             "delta": ["content": [["index": 0, "type": "text", "text": ["annotations": .array(indexed)]]]],
         ]
-        hub.publish(runID: run.id, RunEvent(name: "thread.message.delta", data: event.jsonString))
+        hub.publish(runID: run.id, RunEvent(.messageDelta, data: event.jsonString))
     }
 
     /// The turn's tool_calls step, created (and stored, and announced) on first use.
@@ -200,10 +200,10 @@ final class TurnState {
             id: IDPrefix.step.makeID(), created_at: unixNow(), run: run, type: "tool_calls",
             step_details: ["type": "tool_calls", "tool_calls": []])
         try await start.ensureWritten()
-        try await store.write(project: project) { try await $0.insert(step) }
+        try await store.write(under: start.lease) { try await $0.insert(step) }
         toolCallsStep = step
-        hub.publish(runID: run.id, RunEvent(name: "thread.run.step.created", encoding: step))
-        hub.publish(runID: run.id, RunEvent(name: "thread.run.step.in_progress", encoding: step))
+        hub.publish(runID: run.id, RunEvent(.stepCreated, encoding: step))
+        hub.publish(runID: run.id, RunEvent(.stepInProgress, encoding: step))
         return step
     }
 }

@@ -39,6 +39,20 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         APIError(status: .notImplemented, message: message, type: "invalid_request_error", code: "not_implemented")
     }
 
+    /// A domain error as the API answers it: the one mapping of `DomainError.Kind` to HTTP.
+    public init(_ error: DomainError) {
+        switch error.kind {
+        case .invalidRequest:
+            self = .invalidRequest(error.message, param: error.param, code: error.code)
+        case .notFound:
+            self.init(status: .notFound, message: error.message, type: "invalid_request_error", param: error.param, code: error.code)
+        case .server:
+            self = .server(error.message)
+        case .notImplemented:
+            self = .notImplemented(error.message)
+        }
+    }
+
     /// The `Error` object of the spec.
     public struct Body: Codable, Sendable {
         public var message: String

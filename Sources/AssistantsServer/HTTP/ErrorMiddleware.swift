@@ -5,7 +5,9 @@ import Logging
 /// Answers every failure with an OpenAI-style error body and tags every response with `x-request-id`:
 /// the caller's own `X-Request-Id` when it sent a sane one, else Hummingbird's id of the request.
 /// Either way it is the one id the request's log lines carry (`hb.request.id`).
-/// Anything that is not an `APIError` is logged and answered 500 without internals.
+/// A `StoreError.unavailable` is answered 503 `server_error` (`database_unavailable`); anything
+/// A `DomainError` is answered as `APIError(_:)` maps it; anything else that is not an
+/// `APIError` is logged and answered 500 without internals.
 struct ErrorMiddleware: RouterMiddleware {
     typealias Context = APIRequestContext
 
@@ -24,6 +26,11 @@ struct ErrorMiddleware: RouterMiddleware {
             response = try await LogContext.$requestID.withValue(requestID) { try await next(request, context) }
         } catch let error as APIError {
             response = try error.response(from: request, context: context)
+        } catch let error as DomainError {
+            response = try APIError(error).response(from: request, context: context)
+        } catch let error as StoreError {
+            context.logger.warning("request failed: the database is unavailable", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
+            response = try Self.translate(error, requestID: requestID).response(from: request, context: context)
         } catch let error as HTTPError {
             response = try Self.translate(error, request: request).response(from: request, context: context)
         } catch let error as any HTTPResponseError where error.status.code < 500 {
@@ -43,6 +50,16 @@ struct ErrorMiddleware: RouterMiddleware {
     /// 1 to 128 visible ASCII characters: anything else is not echoed into headers and logs.
     static func isSaneRequestID(_ text: String) -> Bool {
         (1...128).contains(text.utf8.count) && text.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
+    }
+
+    /// 503 `server_error`: the request may be retried once the database is back (the SDK does so itself).
+    static func translate(_ error: StoreError, requestID: String) -> APIError {
+        switch error {
+        case .unavailable:
+            APIError(status: .serviceUnavailable,
+                     message: "The server's database is unavailable; retry the request later. Request id: \(requestID).",
+                     type: "server_error", code: "database_unavailable")
+        }
     }
 
     static func translate(_ error: HTTPError, request: Request) -> APIError {

@@ -35,7 +35,7 @@ struct MessagesController {
             case .idle:
                 break
             }
-            try await Self.checkFiles(of: message, session: session, blobs: library.ingestion.blobs)
+            try await message.checkFiles(session: session, blobs: library.ingestion.blobs)
             var added: [VectorStoreFile] = []
             if searchesFiles {
                 var thread = try await session.require(AssistantThread.self, id: threadID)
@@ -47,31 +47,6 @@ struct MessagesController {
         }
         library.startIngestion(added, project: context.project)
         return try .json(encoding: message)
-    }
-
-    /// Every file a message names (attachments, image_file parts) must exist in the caller's project;
-    /// an image_file must be a PNG, JPEG, GIF or WebP of at most 20 MB (read from its bytes).
-    static func checkFiles(of message: Message, session: StoreSession, blobs: FileBlobs) async throws {
-        for (index, attachment) in (message.attachments ?? []).enumerated() {
-            if let fileID = attachment["file_id"]?.stringValue, try await !session.exists(.file, id: fileID) {
-                throw APIError.invalidRequest("No file found with id '\(fileID)'.", param: "attachments[\(index)].file_id")
-            }
-        }
-        for (index, part) in message.content.enumerated() {
-            guard let fileID = part["image_file"]?["file_id"]?.stringValue else { continue }
-            let param = "content[\(index)].image_file.file_id"
-            guard let file = try await session.get(OpenAIFile.self, id: fileID) else {
-                throw APIError.invalidRequest("No file found with id '\(fileID)'.", param: param)
-            }
-            if file.bytes > PromptImages.maxBytes {
-                throw APIError.invalidRequest(
-                    "The image '\(fileID)' is \(file.bytes) bytes; images may be at most \(PromptImages.maxBytes / (1024 * 1024)) MB.", param: param)
-            }
-            guard let path = blobs.path(for: fileID), await PromptImages.mimeType(ofFileAt: path) != nil else {
-                throw APIError.invalidRequest(
-                    "The file '\(fileID)' is not an image: image_file takes PNG, JPEG, GIF or WebP files.", param: param, code: "invalid_image")
-            }
-        }
     }
 
     @Sendable func list(_ request: Request, context: APIRequestContext) async throws -> Response {

@@ -15,7 +15,7 @@ struct RunStepsController {
         let page = try ListQuery.page(from: request)
         let include = try Self.includesContent(request)
         var result = try await store.read(project: context.project) { session in
-            _ = try await RunsController.find(runID, in: threadID, session: session)
+            _ = try await Runs.find(runID, in: threadID, session: session)
             return try await session.list(.runStep, parentID: runID, page: page)
         }
         if !include {
@@ -32,7 +32,7 @@ struct RunStepsController {
         let runID = try context.parameters.require("run_id")
         let stepID = try context.parameters.require("step_id")
         let step = try await store.read(project: context.project) { session -> RunStep in
-            _ = try await RunsController.find(runID, in: threadID, session: session)
+            _ = try await Runs.find(runID, in: threadID, session: session)
             guard let step = try await session.get(RunStep.self, id: stepID), step.run_id == runID else {
                 throw APIError.notFound("run step", id: stepID)
             }

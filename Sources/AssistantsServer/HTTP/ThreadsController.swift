@@ -14,12 +14,6 @@ struct ThreadsController {
 
     static let fields: Set<String> = ["messages", "tool_resources", "metadata"]
 
-    /// A validated thread-create body: the thread and its first messages, not yet stored.
-    struct NewThread {
-        var thread: AssistantThread
-        var messages: [Message]
-    }
-
     /// Validates a `CreateThreadRequest` (the body of create, or `thread` of create-and-run).
     static func parse(_ body: JSONRequest, session: StoreSession?) throws -> NewThread {
         try body.rejectUnknown(allowed: fields)
@@ -41,27 +35,10 @@ struct ThreadsController {
         return NewThread(thread: thread, messages: messages)
     }
 
-    /// Stores a validated new thread; file references must exist. Returns the thread as stored and
-    /// the vector-store files whose ingestion to start once committed.
-    static func insert(_ new: NewThread, library: VectorStoreLibrary, session: StoreSession) async throws -> (AssistantThread, [VectorStoreFile]) {
-        for message in new.messages {
-            try await MessagesController.checkFiles(of: message, session: session, blobs: library.ingestion.blobs)
-        }
-        var thread = new.thread
-        var added: [VectorStoreFile]
-        (thread.tool_resources, added) = try await library.materialize(thread.tool_resources, session: session)
-        added += try await library.attachToThread(new.messages, thread: &thread, session: session)
-        try await session.insert(thread)
-        for message in new.messages {
-            try await session.insert(message)
-        }
-        return (thread, added)
-    }
-
     @Sendable func create(_ request: Request, context: APIRequestContext) async throws -> Response {
         let body = try await JSONRequest.parse(request, context: context)
         let new = try Self.parse(body, session: nil)
-        let (thread, added) = try await store.write(project: context.project) { try await Self.insert(new, library: library, session: $0) }
+        let (thread, added) = try await store.write(project: context.project) { try await new.insert(library: library, session: $0) }
         library.startIngestion(added, project: context.project)
         return try .json(encoding: thread)
     }

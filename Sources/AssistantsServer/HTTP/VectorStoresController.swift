@@ -15,31 +15,24 @@ struct VectorStoresController {
         group.post("vector_stores/:vector_store_id/search", use: searchStore)
     }
 
-    /// Creates a store inside the caller's transaction; also used for stores made inline by `tool_resources`.
-    static func create(_ body: JSONRequest, library: VectorStoreLibrary, session: StoreSession) async throws -> (VectorStore, [VectorStoreFile]) {
-        var vectorStore = VectorStore(id: IDPrefix.vectorStore.makeID(), created_at: unixNow())
-        vectorStore.name = try body.string("name", maxLength: 256).value ?? ""
-        vectorStore.description = try body.string("description", maxLength: 512).value
-        vectorStore.metadata = try body.metadata().value ?? [:]
-        if let expiry = try body.vectorStoreExpiry().value {
-            vectorStore.expires_after = expiry
-            vectorStore.expires_at = vectorStore.created_at + expiry.days * 86_400
-        }
-        let chunking = try body.chunkingStrategy() ?? .auto
-        let fileIDs = try body.stringArray("file_ids", maxItems: 500).value ?? []
-        try await session.insert(vectorStore)
-        let added = try await library.attach(
-            fileIDs.map { .init(fileID: $0, attributes: [:], chunking: chunking) }, to: vectorStore.id, session: session,
-            fileParam: { body.param("file_ids[\($0)]") })
-        return (try await VectorStoreLibrary.current(vectorStore, session: session), added)
+    /// Validates a `CreateVectorStoreRequest` into the store to create.
+    static func parse(_ body: JSONRequest) throws -> NewVectorStore {
+        var new = NewVectorStore()
+        new.name = try body.string("name", maxLength: 256).value ?? ""
+        new.description = try body.string("description", maxLength: 512).value
+        new.metadata = try body.metadata().value ?? [:]
+        new.expiresAfter = try body.vectorStoreExpiry().value
+        new.chunking = try body.chunkingStrategy() ?? .auto
+        new.fileIDs = try body.stringArray("file_ids", maxItems: 500).value ?? []
+        new.fileIDsParam = body.param("file_ids")
+        return new
     }
 
     @Sendable func create(_ request: Request, context: APIRequestContext) async throws -> Response {
         let body = try await JSONRequest.parse(request, context: context)
         try body.rejectUnknown(allowed: ["file_ids", "name", "description", "expires_after", "chunking_strategy", "metadata"])
-        let (vectorStore, added) = try await store.write(project: context.project) { session in
-            try await Self.create(body, library: library, session: session)
-        }
+        let new = try Self.parse(body)
+        let (vectorStore, added) = try await store.write(project: context.project) { try await library.create(new, session: $0) }
         library.startIngestion(added, project: context.project)
         return try .json(encoding: vectorStore)
     }

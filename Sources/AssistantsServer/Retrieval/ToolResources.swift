@@ -8,16 +8,16 @@ extension VectorStoreLibrary {
         if case .object(var search)? = fields["file_search"] {
             var ids = search["vector_store_ids"]?.arrayValue?.compactMap(\.stringValue) ?? []
             for (index, id) in ids.enumerated() where try await !session.exists(.vectorStore, id: id) {
-                throw APIError.invalidRequest("No vector store found with id '\(id)'.", param: "\(param).file_search.vector_store_ids[\(index)]")
+                throw DomainError.invalidRequest("No vector store found with id '\(id)'.", param: "\(param).file_search.vector_store_ids[\(index)]")
             }
             for (index, inline) in (search["vector_stores"]?.arrayValue ?? []).enumerated() {
-                let request = JSONRequest(fields: inline.objectValue ?? [:], path: "\(param).file_search.vector_stores[\(index)].")
-                let (store, files) = try await VectorStoresController.create(request, library: self, session: session)
+                let (store, files) = try await create(NewVectorStore(inline: inline, param: "\(param).file_search.vector_stores[\(index)]"),
+                                                      session: session)
                 ids.append(store.id)
                 added += files
             }
             if ids.count > 1 {
-                throw APIError.invalidRequest("Invalid '\(param).file_search': at most 1 vector store may be attached.",
+                throw DomainError.invalidRequest("Invalid '\(param).file_search': at most 1 vector store may be attached.",
                                               param: "\(param).file_search.vector_store_ids")
             }
             search["vector_store_ids"] = .array(ids.map { .string($0) })
@@ -26,7 +26,7 @@ extension VectorStoreLibrary {
         }
         for (index, fileID) in (fields["code_interpreter"]?["file_ids"]?.arrayValue ?? []).compactMap(\.stringValue).enumerated()
         where try await !session.exists(.file, id: fileID) {
-            throw APIError.invalidRequest("No file found with id '\(fileID)'.", param: "\(param).code_interpreter.file_ids[\(index)]")
+            throw DomainError.invalidRequest("No file found with id '\(fileID)'.", param: "\(param).code_interpreter.file_ids[\(index)]")
         }
         return (.object(fields), added)
     }

@@ -19,7 +19,7 @@ struct VectorStoreLibrary {
         var added: [VectorStoreFile] = []
         for (index, attachment) in attachments.enumerated() {
             guard try await session.exists(.file, id: attachment.fileID) else {
-                throw APIError.invalidRequest("No file found with id '\(attachment.fileID)'.", param: fileParam(index))
+                throw DomainError.invalidRequest("No file found with id '\(attachment.fileID)'.", param: fileParam(index))
             }
             let rowID = VectorStoreFile.rowID(vectorStoreID: vectorStoreID, fileID: attachment.fileID)
             if var existing = try await session.get(VectorStoreFile.self, id: rowID) {

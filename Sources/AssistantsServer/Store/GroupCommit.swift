@@ -50,7 +50,7 @@ final class GroupCommit: Sendable {
                 wake.yield()
             }
         }
-        guard let typed = result as? T else { throw APIError.server("a transaction returned an unexpected result") }
+        guard let typed = result as? T else { throw DomainError.server("a transaction returned an unexpected result") }
         return typed
     }
 

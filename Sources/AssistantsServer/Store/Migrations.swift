@@ -52,6 +52,17 @@ enum Migrations {
         }
     }
 
+    /// A blob's 1 MiB chunks, and the row that says it is whole (written last, in the same
+    /// transaction). Only PostgreSQL keeps blobs; chunks are stored uncompressed (EXTERNAL).
+    static func blobTables(dialect: DatabaseDialect) -> [SQLQueryString] {
+        guard dialect == .postgres else { return [] }
+        return [
+            "CREATE TABLE IF NOT EXISTS blobs (file_id TEXT PRIMARY KEY, size BIGINT NOT NULL, chunks INTEGER NOT NULL, created_at BIGINT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS blob_chunks (file_id TEXT NOT NULL, seq INTEGER NOT NULL, bytes BYTEA NOT NULL, PRIMARY KEY (file_id, seq))",
+            "ALTER TABLE blob_chunks ALTER COLUMN bytes SET STORAGE EXTERNAL",
+        ]
+    }
+
     static func all(dialect: DatabaseDialect) -> [(version: Int, statements: [SQLQueryString])] {
         [
             (1, [ObjectKind.assistant, .thread, .message, .file, .run, .runStep].flatMap { objectTable($0.rawValue, dialect: dialect) } + [
@@ -63,6 +74,14 @@ enum Migrations {
             // Several servers on one database: which node runs a run, and which nodes are alive (RunOwnership).
             (3, ["ALTER TABLE runs ADD COLUMN owner TEXT",
                  "CREATE TABLE IF NOT EXISTS nodes (id TEXT PRIMARY KEY, heartbeat_at BIGINT NOT NULL)"]),
+            // Fencing (RunOwnership): a run's lease is (owner, epoch); taking a run over bumps the epoch.
+            (4, ["ALTER TABLE runs ADD COLUMN epoch BIGINT NOT NULL DEFAULT 0",
+                 "CREATE INDEX IF NOT EXISTS runs_owner ON runs (owner, status)"]),
+            // File bytes every node reads (PostgresBlobStore), and ingestion jobs any node claims (IngestionClaims).
+            (5, blobTables(dialect: dialect) + ["ALTER TABLE vector_store_files ADD COLUMN claimed_by TEXT",
+                                                 "ALTER TABLE vector_store_files ADD COLUMN claimed_at BIGINT"]),
+            // Each vector store's chunk generation, bumped by triggers on every chunk written or removed (VectorIndexCache).
+            (6, vectorGenerationTables(dialect: dialect)),
         ]
     }
 

@@ -53,13 +53,6 @@ public final class ObjectStore: Sendable {
         }
     }
 
-    /// Every active run of every project whose `expires_at` is `now` or earlier. The database
-    /// reads `expires_at` from the stored JSON, so the runs still within their time (most of
-    /// them, at every sweep) are not decoded.
-    public func runsExpired(at now: Int) async throws -> [OwnedRun] {
-        try await runs(where: "status IN (\(binds: Run.Status.active.map(\.rawValue))) AND \(expiresAt) <= \(bind: now)")
-    }
-
     /// The stored JSON's `expires_at`, read by the database (runs, files and vector stores have one).
     var expiresAt: SQLQueryString {
         switch driver.dialect {
@@ -68,17 +61,18 @@ public final class ObjectStore: Sendable {
         }
     }
 
-    /// A run of any project, with its project and the node that owns it (see `RunOwnership`).
-    public typealias OwnedRun = (project: String, run: Run, owner: String?)
+    /// A run of any project, with its project and its lease: the node that owns it and the epoch (see `RunOwnership`).
+    public typealias OwnedRun = (project: String, run: Run, owner: String?, epoch: Int)
 
     /// The runs of every project that match `condition`, in creation order.
     func runs(where condition: SQLQueryString) async throws -> [OwnedRun] {
         try await driver.withReader { database in
-            let rows = try await database.raw("SELECT project, owner, body FROM runs WHERE \(condition) ORDER BY seq").all()
+            let rows = try await database.raw("SELECT project, owner, epoch, body FROM runs WHERE \(condition) ORDER BY seq").all()
             return try rows.map { row in
                 (try row.decode(column: "project", as: String.self),
                  try JSONCoding.decode(Run.self, from: row.decode(column: "body", as: String.self)),
-                 try row.decode(column: "owner", as: String?.self))
+                 try row.decode(column: "owner", as: String?.self),
+                 try row.decode(column: "epoch", as: Int.self))
             }
         }
     }
@@ -191,7 +185,7 @@ public struct StoreSession {
 
     /// The object, or the API's 404 for it.
     public func require<T: StoredObject>(_ type: T.Type, id: String) async throws -> T {
-        guard let object = try await get(type, id: id) else { throw APIError.notFound(T.kind.resourceName, id: id) }
+        guard let object = try await get(type, id: id) else { throw DomainError.notFound(T.kind.resourceName, id: id) }
         return object
     }
 
