@@ -6,13 +6,14 @@ import Testing
 /// claimer; a claim of a dead node is taken over once it is older than the timeout, a claim of a
 /// live node or a fresh one is not; released claims are taken again. On the shared PostgreSQL
 /// database other tests' rows may be claimed along the way: only this test's rows are checked.
-@Suite struct IngestionClaimTests {
+/// Serialized: each test claims whatever it may, which must not be the other's rows.
+@Suite(.serialized) struct IngestionClaimTests {
     static let timeout = 5
 
     /// Claims until there is nothing left to claim; this project's claims, by file id.
     static func claimAll(_ store: ObjectStore, node: String, project: String) async throws -> [String] {
         var mine: [String] = []
-        while let claim = try await store.claimIngestion(node: node, timeout: timeout) {
+        while let claim = try await store.claimIngestion(node: node, timeout: timeout, embeddingModel: "") {
             if claim.project == project { mine.append(claim.fileID) }
         }
         return mine
@@ -90,5 +91,33 @@ import Testing
         try await Task.sleep(for: .milliseconds(50))
         signal.signal()
         #expect(await woken < .seconds(5))
+    }
+
+    /// A node embedding with another model (or none) leaves a job alone: only a node configured
+    /// like the one that queued it indexes it (it failed before: such a node took the job and
+    /// stored its chunks without vectors).
+    @Test(arguments: TestSupport.databases)
+    func onlyNodesWithTheJobsEmbeddingModelClaimIt(database: String) async throws {
+        let store = try await ObjectStore.open(url: TestSupport.databaseURL(database), logger: TestSupport.logger)
+        defer { Task { await store.shutdown() } }
+        let project = TestSupport.uniqueProject()
+        let tag = UUID().uuidString.prefix(8)
+        let vectorStore = VectorStore(id: IDPrefix.vectorStore.makeID(), created_at: unixNow())
+        let entry = VectorStoreFile(id: IDPrefix.file.makeID(), created_at: unixNow(), vector_store_id: vectorStore.id, chunking_strategy: .auto)
+        try await store.write(project: project) { session in
+            try await session.insert(vectorStore)
+            try await session.insert(entry)
+            try await session.setIngestionEmbedding(rowID: VectorStoreFile.rowID(vectorStoreID: vectorStore.id, fileID: entry.id), model: "model-\(tag)")
+        }
+        func claims(_ model: String) async throws -> [String] {
+            var mine: [String] = []
+            while let claim = try await store.claimIngestion(node: "node-\(tag)", timeout: Self.timeout, embeddingModel: model) {
+                if claim.project == project { mine.append(claim.fileID) }
+            }
+            return mine
+        }
+        #expect(try await claims("").isEmpty)
+        #expect(try await claims("other-\(tag)").isEmpty)
+        #expect(try await claims("model-\(tag)") == [entry.id])
     }
 }

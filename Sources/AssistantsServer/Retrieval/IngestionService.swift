@@ -16,6 +16,8 @@ public final class IngestionService: Service, Sendable {
     let store: ObjectStore
     let blobs: any BlobStore
     let embedder: Embedder?
+    /// The model this node embeds with (`""`: none); it takes only jobs queued for the same.
+    var embeddingModel: String { embedder?.model ?? "" }
     let logger: Logger
     let workers: Int
     let nodeID: String
@@ -76,7 +78,7 @@ public final class IngestionService: Service, Sendable {
         while !Task.isCancelled {
             let job: Job?
             do {
-                job = try await store.claimIngestion(node: nodeID, timeout: nodeTimeout)
+                job = try await store.claimIngestion(node: nodeID, timeout: nodeTimeout, embeddingModel: embeddingModel)
             } catch {
                 logger.warning("could not claim an ingestion job", metadata: ["error": "\(error)"])
                 job = nil

@@ -35,6 +35,7 @@ struct VectorStoreLibrary {
             entry.attributes = attachment.attributes
             entry.batchID = batchID
             try await session.insert(entry)
+            try await session.setIngestionEmbedding(rowID: rowID, model: ingestion.embeddingModel)
             added.append(entry)
         }
         return added

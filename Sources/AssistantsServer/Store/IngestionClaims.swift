@@ -13,14 +13,17 @@ extension ObjectStore {
         public var fileID: String
     }
 
-    /// Claims the oldest unclaimed (or orphaned) in-progress file for `node`; nil when there is none.
-    public func claimIngestion(node: String, timeout: Int) async throws -> IngestionClaim? {
+    /// Claims the oldest unclaimed (or orphaned) in-progress file for `node`, among those to be
+    /// embedded with `embeddingModel` (`""`: full text only) as the node that queued it does;
+    /// nil when there is none. A node configured otherwise never indexes another's files its way.
+    public func claimIngestion(node: String, timeout: Int, embeddingModel: String) async throws -> IngestionClaim? {
         let skipLocked: SQLQueryString = driver.dialect == .postgres ? " FOR UPDATE SKIP LOCKED" : ""
         let row = try await driver.withTransaction { database in
             try await database.raw("""
                 UPDATE vector_store_files SET claimed_by = \(bind: node), claimed_at = \(databaseNow)
                 WHERE seq = (SELECT seq FROM vector_store_files
                              WHERE status = 'in_progress'
+                               AND (embedding_model IS NULL OR embedding_model = \(bind: embeddingModel))
                                AND (claimed_by IS NULL
                                     OR (claimed_at < \(databaseNow) - \(bind: timeout) AND claimed_by NOT IN (\(liveNodes(timeout: timeout)))))
                              ORDER BY seq LIMIT 1\(skipLocked))
@@ -53,6 +56,13 @@ extension ObjectStore {
 }
 
 extension StoreSession {
+    /// Records which embedding model a newly queued job is to be ingested with (see `claimIngestion`).
+    public func setIngestionEmbedding(rowID: String, model: String) async throws {
+        try await database.raw("""
+            UPDATE vector_store_files SET embedding_model = \(bind: model) WHERE id = \(bind: rowID) AND project = \(bind: project)
+            """).run()
+    }
+
     /// Whether `node` still holds the claim on the row (locked by an earlier read for update):
     /// a node whose claim was taken over while it stalled writes nothing.
     public func holdsIngestionClaim(rowID: String, node: String) async throws -> Bool {

@@ -82,6 +82,8 @@ enum Migrations {
                                                  "ALTER TABLE vector_store_files ADD COLUMN claimed_at BIGINT"]),
             // Each vector store's chunk generation, bumped by triggers on every chunk written or removed (VectorIndexCache).
             (6, vectorGenerationTables(dialect: dialect)),
+            // The embedding model a job is to be ingested with: only a node that embeds with it claims the job.
+            (7, ["ALTER TABLE vector_store_files ADD COLUMN embedding_model TEXT"]),
         ]
     }
 
