@@ -19,14 +19,17 @@ import Testing
         return mine
     }
 
+    /// A store on `database`, a fresh project, a tag for node names, and a vector store to insert.
+    static func setUp(_ database: String) async throws -> (ObjectStore, String, Substring, VectorStore) {
+        (try await ObjectStore.open(url: TestSupport.databaseURL(database), logger: TestSupport.logger), TestSupport.uniqueProject(),
+         UUID().uuidString.prefix(8), VectorStore(id: IDPrefix.vectorStore.makeID(), created_at: unixNow()))
+    }
+
     @Test(arguments: TestSupport.databases)
     func claimsAreExclusiveAndDeadNodesClaimsAreTakenOver(database: String) async throws {
-        let store = try await ObjectStore.open(url: TestSupport.databaseURL(database), logger: TestSupport.logger)
+        let (store, project, tag, vectorStore) = try await Self.setUp(database)
         defer { Task { await store.shutdown() } }
-        let project = TestSupport.uniqueProject()
-        let tag = UUID().uuidString.prefix(8)
         let (nodeA, nodeB, live) = ("claims-a-\(tag)", "claims-b-\(tag)", "claims-live-\(tag)")
-        let vectorStore = VectorStore(id: IDPrefix.vectorStore.makeID(), created_at: unixNow())
         let fileIDs = (0..<6).map { _ in IDPrefix.file.makeID() }
         try await store.write(project: project) { session in
             try await session.insert(vectorStore)
@@ -98,11 +101,8 @@ import Testing
     /// stored its chunks without vectors).
     @Test(arguments: TestSupport.databases)
     func onlyNodesWithTheJobsEmbeddingModelClaimIt(database: String) async throws {
-        let store = try await ObjectStore.open(url: TestSupport.databaseURL(database), logger: TestSupport.logger)
+        let (store, project, tag, vectorStore) = try await Self.setUp(database)
         defer { Task { await store.shutdown() } }
-        let project = TestSupport.uniqueProject()
-        let tag = UUID().uuidString.prefix(8)
-        let vectorStore = VectorStore(id: IDPrefix.vectorStore.makeID(), created_at: unixNow())
         let entry = VectorStoreFile(id: IDPrefix.file.makeID(), created_at: unixNow(), vector_store_id: vectorStore.id, chunking_strategy: .auto)
         try await store.write(project: project) { session in
             try await session.insert(vectorStore)
