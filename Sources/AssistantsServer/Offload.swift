@@ -12,43 +12,10 @@ enum Offload {
     }
 
     /// Long child processes running at once, at most two; the others wait their turn.
-    static let children = AsyncLimiter(limit: 2)
+    static let children = PermitGate(limit: 2)
 
     /// Work that waits for a long child process: it starts when one of the `children` slots is free.
     static func process<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
-        try await children.run(body)
-    }
-}
-
-/// At most `limit` bodies run at once; the others wait, in order, without holding a thread.
-actor AsyncLimiter {
-    let limit: Int
-    private var running = 0
-    private var waiters: [CheckedContinuation<Void, Never>] = []
-
-    init(limit: Int) {
-        self.limit = limit
-    }
-
-    func run<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
-        await acquire()
-        defer { release() }
-        return try await body()
-    }
-
-    private func acquire() async {
-        if running < limit {
-            running += 1
-            return
-        }
-        await withCheckedContinuation { waiters.append($0) }
-    }
-
-    private func release() {
-        if waiters.isEmpty {
-            running -= 1
-        } else {
-            waiters.removeFirst().resume()
-        }
+        try await children.withPermit(body)
     }
 }

@@ -49,12 +49,12 @@ import Testing
 
     /// At most `limit` bodies run at once; the others wait and all finish.
     @Test func theLimiterBoundsConcurrency() async throws {
-        let limiter = AsyncLimiter(limit: 2)
+        let limiter = PermitGate(limit: 2)
         let counter = Counter()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<8 {
                 group.addTask {
-                    try await limiter.run {
+                    try await limiter.withPermit {
                         await counter.enter()
                         try await Task.sleep(for: .milliseconds(20))
                         await counter.leave()

@@ -250,7 +250,7 @@ import Testing
                 }
             }
             await #expect(throws: RunLease.Lost.self) {
-                try await updates.end(run.id, project: project, as: .failed, lease: stale)
+                try await updates.end(stale, as: .failed)
             }
             let message = Message(id: IDPrefix.message.makeID(), created_at: unixNow(), thread_id: "thread_x", role: "assistant", content: [])
             await #expect(throws: RunLease.Lost.self) {
@@ -259,7 +259,7 @@ import Testing
             #expect(try await store.read(project: project) { try await $0.get(Message.self, id: message.id) } == nil)
             #expect(try await store.read(project: project) { try await $0.get(Run.self, id: run.id) }?.status == .in_progress)
             // The new owner's writes go through.
-            try await updates.end(run.id, project: project, as: .failed, lease: current)
+            try await updates.end(current, as: .failed)
             #expect(try await store.read(project: project) { try await $0.get(Run.self, id: run.id) }?.status == .failed)
         }
     }

@@ -10,7 +10,7 @@ import Testing
 /// calls past a cap waiting their turn instead of failing in the HTTP client's pool.
 @Suite struct UpstreamGatesTests {
     @Test func gateAdmitsUpToItsLimitThenInOrder() async throws {
-        let gate = ConnectionGate(limit: 2)
+        let gate = PermitGate(limit: 2)
         try await gate.acquire()
         try await gate.acquire()
         #expect(gate.inUse == 2)
@@ -38,7 +38,7 @@ import Testing
     }
 
     @Test func cancelledWaiterLeavesTheQueueAndTakesNoPermit() async throws {
-        let gate = ConnectionGate(limit: 1)
+        let gate = PermitGate(limit: 1)
         try await gate.acquire()
         let waiter = Task { try await gate.acquire() }
         while gate.waiting < 1 { try await Task.sleep(for: .milliseconds(5)) }

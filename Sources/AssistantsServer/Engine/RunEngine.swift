@@ -96,20 +96,20 @@ public final class RunEngine: Service, Sendable {
 
     /// Ends a run whose turn threw: cancelled, expired, failed, or left for the next start.
     private func settle(_ lease: RunLease, error: any Error, interruption: Interruption?) async {
-        let (runID, project) = (lease.runID, lease.project)
+        let runID = lease.runID
         do {
             switch interruption {
             case .cancel?:
-                try await updates.end(runID, project: project, as: .cancelled, lease: lease)
+                try await updates.end(lease, as: .cancelled)
             case .expire?:
-                try await updates.end(runID, project: project, as: .expired, lease: lease)
+                try await updates.end(lease, as: .expired)
             case .shutdown?, .fenced?:
                 logger.info("run left for the next start", metadata: ["run_id": "\(runID)"])
             case nil:
                 let lastError = (error as? UpstreamError)?.lastError
                     ?? LastError(code: "server_error", message: "The run failed inside the server: \(error)")
                 logger.warning("run failed", metadata: ["run_id": "\(runID)", "error": "\(lastError.message)"])
-                try await updates.end(runID, project: project, as: .failed, error: lastError, lease: lease)
+                try await updates.end(lease, as: .failed, error: lastError)
             }
         } catch is RunLease.Lost {
             logger.warning("run taken over by another node before its end was recorded", metadata: ["run_id": "\(runID)"])
@@ -122,7 +122,7 @@ public final class RunEngine: Service, Sendable {
     /// task is cancelled, or, when nothing runs it, it ends `cancelled` at once.
     public func cancel(_ lease: RunLease) async throws {
         if !interrupt(lease.runID, .cancel) {
-            try await updates.end(lease.runID, project: lease.project, as: .cancelled, lease: lease)
+            try await updates.end(lease, as: .cancelled)
         }
     }
 
@@ -146,14 +146,14 @@ public final class RunEngine: Service, Sendable {
     }
 
     /// Runs that a dead process left queued, in progress or cancelling are resumed or ended: those
-    /// of nodes that stopped beating and, with `includeOwn`, this node's own that no task of it
-    /// drives (its previous life's, or a task that could not record its end). Each run is adopted by one node only, and
-    /// adopting bumps its epoch, which fences off the old owner should it wake up.
-    func recover(includeOwn: Bool) async throws {
+    /// of nodes that stopped beating, and this node's own that no task of it drives (its previous
+    /// life's, or a task that could not record its end). Each run is adopted by one node only,
+    /// and adopting bumps its epoch, which fences off the old owner should it wake up.
+    func recover() async throws {
         let orphans = try await store.orphanedRuns(withStatus: [.queued, .in_progress, .cancelling], node: nodeID,
-                                                   timeout: nodeTimeout, includeOwn: includeOwn)
+                                                   timeout: nodeTimeout, includeOwn: true)
         for orphan in orphans {
-            let (project, run, owner) = (orphan.project, orphan.run, orphan.owner)
+            let (run, owner) = (orphan.run, orphan.owner)
             guard entries.withLockedValue({ $0[run.id] == nil }) else { continue }
             guard let lease = try await store.adopt(orphan, node: nodeID) else { continue }
             if owner != nodeID {
@@ -161,7 +161,7 @@ public final class RunEngine: Service, Sendable {
             }
             switch run.status {
             case .cancelling:
-                try await updates.end(run.id, project: project, as: .cancelled, lease: lease)
+                try await updates.end(lease, as: .cancelled)
             case .in_progress:
                 // Whatever the dead process had half-written of its last turn is dropped; the turn runs again.
                 try await store.write(under: lease) { session in
@@ -190,7 +190,7 @@ public final class RunEngine: Service, Sendable {
                 ? RunLease(runID: overdue.run.id, project: overdue.project, owner: nodeID, epoch: overdue.epoch)
                 : try await store.adopt(overdue, node: nodeID)
             guard let lease else { continue }
-            try await updates.end(overdue.run.id, project: overdue.project, as: .expired, lease: lease)
+            try await updates.end(lease, as: .expired)
         }
     }
 
@@ -203,7 +203,7 @@ public final class RunEngine: Service, Sendable {
     public func run() async throws {
         do {
             try await store.heartbeat(node: nodeID)
-            try await recover(includeOwn: true)
+            try await recover()
             recovered.withLockedValue { $0 = true }
         } catch {
             logger.error("could not resume runs left by the last process", metadata: ["error": "\(error)"])
@@ -247,9 +247,7 @@ public final class RunEngine: Service, Sendable {
                 do {
                     try await store.heartbeat(node: nodeID)
                     try await dropLostLeases()
-                    // This node's own runs are looked at too: one whose task ended without
-                    // recording its end (the database was gone at the time) is resumed.
-                    try await recover(includeOwn: true)
+                    try await recover()
                     recovered.withLockedValue { $0 = true }
                 } catch {
                     logger.error("heartbeat or adoption failed", metadata: ["error": "\(error)"])

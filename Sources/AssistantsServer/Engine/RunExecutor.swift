@@ -54,7 +54,7 @@ struct RunExecutor {
                 run.markStarted(at: now)
                 return true
             }) else {
-                if cancelling { try await updates.end(runID, project: project, as: .cancelled, lease: lease) }
+                if cancelling { try await updates.end(lease, as: .cancelled) }
                 return
             }
             started = written.object
@@ -69,7 +69,7 @@ struct RunExecutor {
             }
             guard let stored else { return }
             var run = stored.object
-            if run.status == .cancelling { return try await updates.end(runID, project: project, as: .cancelled, lease: lease) }
+            if run.status == .cancelling { return try await updates.end(lease, as: .cancelled) }
             guard run.status == .queued || run.status == .in_progress else { return }
             let written = run.status == .in_progress
             run.markStarted(at: now)
@@ -84,7 +84,7 @@ struct RunExecutor {
             let message = router.isConfigured
                 ? "No model upstream serves the model '\(started.model)': add it to the models file (--models-config)."
                 : "No model upstream is configured: set ASSISTANTS_UPSTREAM_URL (an OpenAI-compatible base URL ending in /v1) and, if it needs one, ASSISTANTS_UPSTREAM_API_KEY."
-            try await updates.end(runID, project: project, as: .failed, error: LastError(code: "server_error", message: message), lease: lease)
+            try await updates.end(lease, as: .failed, error: LastError(code: "server_error", message: message))
             return
         }
         var run = started
@@ -107,8 +107,8 @@ struct RunExecutor {
             run = current.object
             known = current
         }
-        try await updates.end(runID, project: project, as: .failed, error: LastError(
-            code: "server_error", message: "The model kept calling tools for \(maxTurns) rounds without answering."), lease: lease)
+        try await updates.end(lease, as: .failed, error: LastError(
+            code: "server_error", message: "The model kept calling tools for \(maxTurns) rounds without answering."))
     }
 
     /// One model call, and what follows from its answer.
@@ -177,7 +177,7 @@ struct RunExecutor {
             request.toolChoice = nil
             request.parallelToolCalls = nil
         }
-        let state = TurnState(run: run, project: project, store: store, hub: hub, start: start, serverTools: serverTools,
+        let state = TurnState(run: run, store: store, hub: hub, start: start, serverTools: serverTools,
                               bufferText: endpoint.constrainToolCalls && !offered.isEmpty)
         var turn = ChatTurn()
         for attempt in 1...Self.toolCallAttempts {
@@ -230,11 +230,11 @@ struct RunExecutor {
             if !vectorStoreIDs.isEmpty && serverCalls.contains(where: { $0.function.name == FileSearchTool.name }) {
                 try await store.write(project: project) { try await VectorStoreLibrary.touch(vectorStoreIDs, session: $0) }
             }
-            return try await toolCalls(run, known: known, project: project, turn: turn, state: state, serverResults: results)
+            return try await toolCalls(known: known, turn: turn, state: state, serverResults: results)
         } else if turn.finishReason == "length", run.max_completion_tokens != nil || endpoint.maxOutputTokens != nil {
             try await finishIncomplete(run, known: known, lease: start.lease, reason: "max_completion_tokens", turn: turn, state: state)
         } else {
-            try await complete(run, known: known, project: project, turn: turn, state: state, steps: steps)
+            try await complete(run, known: known, turn: turn, state: state, steps: steps)
         }
         return .finished
     }
@@ -304,8 +304,7 @@ struct RunExecutor {
     /// The model called tools. Server-side ones (file_search) already ran: their results are in the
     /// step. Function calls, if any, make the run wait for the client's outputs; otherwise the step
     /// completes and the model takes another turn.
-    private func toolCalls(_ run: Run, known: Stored<Run>?, project: String, turn: ChatTurn, state: TurnState,
-                           serverResults: [String: JSONValue]) async throws -> TurnOutcome {
+    private func toolCalls(known: Stored<Run>?, turn: ChatTurn, state: TurnState, serverResults: [String: JSONValue]) async throws -> TurnOutcome {
         try await state.closeMessage()
         let step = try await state.toolStep()
         let usage = turn.usage ?? Usage()
@@ -317,7 +316,7 @@ struct RunExecutor {
     }
 
     /// The model answered: its message, the step and the run complete.
-    private func complete(_ run: Run, known: Stored<Run>?, project: String, turn: ChatTurn, state: TurnState, steps: [RunStep]) async throws {
+    private func complete(_ run: Run, known: Stored<Run>?, turn: ChatTurn, state: TurnState, steps: [RunStep]) async throws {
         try await state.ensureMessage(store: hub.hasListeners(runID: run.id))
         let stored = state.messageStored
         let usage = turn.usage ?? Usage()

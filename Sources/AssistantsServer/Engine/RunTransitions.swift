@@ -25,13 +25,12 @@ struct RunTransitions {
         hub.publish(runID: run.id, RunEvent(name, encoding: run))
     }
 
-    /// Ends an active run as `failed`, `cancelled` or `expired`: its open steps and message end too.
-    /// The node that holds the run ends it under its `lease`; nil only where no task drives the run.
-    func end(_ runID: String, project: String, as status: Run.Status, error: LastError? = nil, lease: RunLease?) async throws {
+    /// Ends an active run as `failed`, `cancelled` or `expired`, under the `lease` of the node
+    /// that holds it: its open steps and message end too.
+    func end(_ lease: RunLease, as status: Run.Status, error: LastError? = nil) async throws {
         let now = unixNow()
-        let result = try await store.write(project: project) { session -> (Run, [RunStep], [Message])? in
-            if let lease { try await session.check(lease) }
-            guard var run = try await session.getForUpdate(Run.self, id: runID), !run.status.isTerminal else { return nil }
+        let result = try await store.write(under: lease) { session -> (Run, [RunStep], [Message])? in
+            guard var run = try await session.getForUpdate(Run.self, id: lease.runID), !run.status.isTerminal else { return nil }
             run.status = status
             run.required_action = nil
             run.expires_at = nil
@@ -117,7 +116,7 @@ struct RunTransitions {
             return (run, step)
         }
         guard let (updated, finalStep) = result else {
-            try await end(lease.runID, project: lease.project, as: .cancelled, lease: lease)
+            try await end(lease, as: .cancelled)
             return false
         }
         if functionCalls.isEmpty {
@@ -134,7 +133,7 @@ struct RunTransitions {
                   known: Stored<Run>?, lease: RunLease) async throws {
         let finished = try await finishTurn(as: .completed, message: message, step: step, stored: stored, usage: usage,
                                             startedAt: startedAt, known: known, lease: lease)
-        if !finished { try await end(lease.runID, project: lease.project, as: .cancelled, lease: lease) }
+        if !finished { try await end(lease, as: .cancelled) }
     }
 
     /// A token budget ran out: the run ends `incomplete` (`reason`), its message too.

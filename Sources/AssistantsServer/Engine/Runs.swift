@@ -42,7 +42,7 @@ struct Runs: Sendable {
             return (stored, try await session.takeOver(run: run.id, for: engine.nodeID), added)
         }
         library.startIngestion(added, project: project)
-        return start(run, lease: lease, stream: stream, created: true)
+        return start(run, lease: lease, events: stream ? hub.subscribe(runID: run.object.id) : nil, created: true)
     }
 
     /// A new thread with its messages and a run on it, in one transaction.
@@ -56,15 +56,15 @@ struct Runs: Sendable {
             return (thread, stored, try await session.takeOver(run: run.id, for: engine.nodeID), added)
         }
         library.startIngestion(added, project: project)
-        var started = start(run, lease: lease, stream: stream, created: true)
+        var started = start(run, lease: lease, events: stream ? hub.subscribe(runID: run.object.id) : nil, created: true)
         started.leading = [RunEvent(.threadCreated, encoding: thread)]
         return started
     }
 
-    /// `queued`, announced and handed to the engine (`thread.run.created` first for a new run).
-    private func start(_ stored: Stored<Run>, lease: RunLease, stream: Bool, created: Bool) -> Started {
+    /// `queued`, announced and handed to the engine (`thread.run.created` first for a new run);
+    /// `events` is the client's subscription, if it streams, made before anything is published.
+    private func start(_ stored: Stored<Run>, lease: RunLease, events: AsyncStream<RunEvent>?, created: Bool) -> Started {
         let runID = stored.object.id
-        let events = stream ? hub.subscribe(runID: runID) : nil
         if created { hub.publish(runID: runID, RunEvent(.runCreated, data: stored.body)) }
         AppMetrics.runTransition(to: "queued")
         hub.publish(runID: runID, RunEvent(.runQueued, data: stored.body))
@@ -127,9 +127,7 @@ struct Runs: Sendable {
             return (stored, step, try await session.takeOver(run: runID, for: engine.nodeID))
         }
         hub.publish(runID: runID, RunEvent(.stepCompleted, encoding: step))
-        var started = start(stored, lease: lease, stream: false, created: false)
-        started.events = events
-        return started
+        return start(stored, lease: lease, events: events, created: false)
     }
 
     /// Checks that the outputs answer exactly the pending calls and completes the tool_calls step with them.

@@ -4,7 +4,6 @@
 /// `storeAfter`), and each fragment is published to the run's listeners.
 final class TurnState {
     let run: Run
-    let project: String
     let store: ObjectStore
     let hub: RunEventHub
     private(set) var message: Message?
@@ -24,12 +23,11 @@ final class TurnState {
     /// The run's start, recorded before anything the turn makes is stored.
     let start: RunStart
 
-    init(run: Run, project: String, store: ObjectStore, hub: RunEventHub, start: RunStart, serverTools: Set<String> = [], bufferText: Bool = false) {
+    init(run: Run, store: ObjectStore, hub: RunEventHub, start: RunStart, serverTools: Set<String> = [], bufferText: Bool = false) {
         self.start = start
         self.serverTools = serverTools
         self.bufferText = bufferText
         self.run = run
-        self.project = project
         self.store = store
         self.hub = hub
     }

@@ -34,8 +34,10 @@ extension ObjectStore {
     }
 
     /// The nodes that beat within the last `timeout` seconds of the database's clock.
-    func liveNodes(timeout: Int) -> SQLQueryString {
-        "SELECT id FROM nodes WHERE heartbeat_at >= \(databaseNow) - \(bind: timeout)"
+    func liveNodes(timeout: Int) -> SQLQueryString { Self.liveNodes(timeout: timeout, dialect: driver.dialect) }
+
+    static func liveNodes(timeout: Int, dialect: DatabaseDialect) -> SQLQueryString {
+        "SELECT id FROM nodes WHERE heartbeat_at >= \(databaseNow(dialect)) - \(bind: timeout)"
     }
 
     /// The runs in `statuses` whose owner is no live node (none, or one silent for `timeout`
@@ -135,9 +137,7 @@ extension StoreSession {
 
     /// Whether `node` beat within the last `timeout` seconds of the database's clock.
     public func isLive(node: String, timeout: Int) async throws -> Bool {
-        try await database.raw("""
-            SELECT 1 FROM nodes WHERE id = \(bind: node) AND heartbeat_at >= \(ObjectStore.databaseNow(dialect)) - \(bind: timeout)
-            """)
+        try await database.raw("SELECT 1 WHERE \(bind: node) IN (\(ObjectStore.liveNodes(timeout: timeout, dialect: dialect)))")
             .first() != nil
     }
 }
