@@ -94,7 +94,7 @@ func buildApplication(
         logger: logger)
     // Shut down in reverse: the server stops taking requests, the engine drains, then the database closes.
     if let tracing = configuration.tracingService { app.addServices(tracing) }  // first in, last out: flushes the others' spans
-    app.addServices(ResourcesService(store: store, http: http), codeService, ingestion, engine)
+    app.addServices(ResourcesService(store: store, http: http), codeService, ingestion, engine, hub)
     app.addServices(HousekeepingService(store: store, blobs: blobs, codeInterpreter: codeService,
                                         interval: .seconds(configuration.sweepSeconds), logger: logger))
     if let localModel { app.addServices(localModel) }

@@ -141,6 +141,30 @@ import Testing
         }
     }
 
+    @Test func anAnswerOfOnlyMarkupIsAskedAgainAsJSON() async throws {
+        let model = ScriptedChatModel()
+        model.enqueue(.text(#"{"name": "add", "arguments": {"a": 7}}"#),
+                      .text("<tool_call>not json</tool_call>"),
+                      .text(#"{"name": "reply_to_user", "message": "The sum is 7."}"#))
+        try await Self.withEngine(model: model, configure: { $0.toolConstraint = true }) { api in
+            let (thread, run) = try await api.startRun(tools: Self.adder)
+            let waiting = try await api.wait(thread: thread, run: run, for: ["requires_action", "failed"])
+            let call = try #require(waiting["required_action"]?["submit_tool_outputs"]?["tool_calls"]?.arrayValue?.first?["id"]?.stringValue)
+            try await api.call(.post, "/v1/threads/\(thread)/runs/\(run)/submit_tool_outputs",
+                               #"{"tool_outputs":[{"tool_call_id":"\#(call)","output":"7"}]}"#)
+            let done = try await api.wait(thread: thread, run: run, for: ["completed", "failed"])
+            #expect(done["status"] == "completed")
+            let requests = model.requests
+            #expect(requests.count == 3)
+            // The answer to the tool outputs is free text first; the retry asks for a call or a non-empty reply.
+            #expect(requests[1].responseFormat == nil)
+            let reply = requests[2].responseFormat?["json_schema"]?["schema"]?["anyOf"]?.arrayValue?.last
+            #expect(reply?["properties"]?["message"]?["minLength"] == 1)
+            let messages = try await api.call(.get, "/v1/threads/\(thread)/messages")
+            #expect(Self.firstText(messages) == "The sum is 7.")
+        }
+    }
+
     @Test func imagePartsReachTheModel() async throws {
         let model = ScriptedChatModel()
         model.enqueue(.text("A dot."))

@@ -68,16 +68,22 @@ def test_seed_flow_with_smollm2(local, tool_choice):
         instructions="Please address the user as Jane Doe. The user has a premium account.", tool_choice=tool_choice)
     run = _poll(client, thread.id, run.id)
     assert run.status == "requires_action", (run.status, run.last_error)
-    calls = run.required_action.submit_tool_outputs.tool_calls
-    assert calls and all(c.function.name == "add_prime_numbers" for c in calls)
-    outputs = []
-    for call in calls:
-        arguments = json.loads(call.function.arguments)  # valid JSON by construction
-        numbers = arguments["prime_numbers"]
-        assert isinstance(numbers, list) and all(isinstance(n, int) for n in numbers), arguments
-        outputs.append({"tool_call_id": call.id, "output": str(sum(numbers))})
-    client.beta.threads.runs.submit_tool_outputs(thread_id=thread.id, run_id=run.id, tool_outputs=outputs)
-    run = _poll(client, thread.id, run.id)
+    # A model may call the tool again after seeing its output, as OpenAI's did; each call is answered.
+    for _ in range(3):
+        if run.status != "requires_action":
+            break
+        calls = run.required_action.submit_tool_outputs.tool_calls
+        assert calls and all(c.function.name == "add_prime_numbers" for c in calls)
+        outputs = []
+        for call in calls:
+            arguments = json.loads(call.function.arguments)  # valid JSON by construction
+            assert isinstance(arguments, dict), arguments
+            # The seed's schema requires no declared property, so `{}` is a call the API accepted too.
+            numbers = arguments.get("prime_numbers", [])
+            assert isinstance(numbers, list) and all(isinstance(n, int) for n in numbers), arguments
+            outputs.append({"tool_call_id": call.id, "output": str(sum(numbers))})
+        client.beta.threads.runs.submit_tool_outputs(thread_id=thread.id, run_id=run.id, tool_outputs=outputs)
+        run = _poll(client, thread.id, run.id)
     # a 135M model may ramble until the local route's output cap, which ends the run incomplete
     assert run.status == "completed" or (run.status == "incomplete"
                                          and run.incomplete_details.reason == "max_completion_tokens"), (run.status, run.last_error)

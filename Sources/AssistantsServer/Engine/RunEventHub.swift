@@ -1,4 +1,5 @@
 import NIOConcurrencyHelpers
+import ServiceLifecycle
 
 /// One server-sent event of a run: `event: name`, `data: json`.
 public struct RunEvent: Sendable {
@@ -26,44 +27,73 @@ public struct RunEvent: Sendable {
     }
 }
 
+/// What a run's listener receives: the run's events, and a keep-alive after each silence of
+/// `RunEventHub.keepAliveInterval` (so proxies keep a quiet stream open).
+public enum RunStreamItem: Sendable {
+    case event(RunEvent)
+    case keepAlive
+}
+
+/// A listener's hold on a run's events: iterate `items`; `end()` lets go of them (the client
+/// went away) at once, instead of when the run next ends a stream.
+public struct RunSubscription: Sendable {
+    public let items: AsyncStream<RunStreamItem>
+    let continuation: AsyncStream<RunStreamItem>.Continuation
+
+    public func end() { continuation.finish() }
+}
+
 /// Fans a run's events out to every listener of that run. The engine publishes every event;
 /// with no listener a publish costs one dictionary lookup. A listener that goes away
-/// changes nothing for the run.
-public final class RunEventHub: Sendable {
+/// changes nothing for the run. One ticker (`run()`, a service) keeps every silent listener
+/// alive, so an open stream costs no task of its own beyond the one writing it.
+public final class RunEventHub: Service, Sendable {
     private struct Listener {
         var id: Int
-        var continuation: AsyncStream<RunEvent>.Continuation
+        var continuation: AsyncStream<RunStreamItem>.Continuation
+        var lastSent: ContinuousClock.Instant
     }
+
+    public static let keepAliveInterval: Duration = .seconds(15)
 
     private let listeners = NIOLockedValueBox([String: [Listener]]())
     private let nextID = NIOLockedValueBox(0)
+    private let keepAliveInterval: Duration
 
-    public init() {}
+    public init(keepAliveInterval: Duration = RunEventHub.keepAliveInterval) {
+        self.keepAliveInterval = keepAliveInterval
+    }
 
     /// Starts listening to a run's events from now on.
-    public func subscribe(runID: String) -> AsyncStream<RunEvent> {
+    public func subscribe(runID: String) -> RunSubscription {
         let id = nextID.withLockedValue { value -> Int in
             value += 1
             return value
         }
-        let (stream, continuation) = AsyncStream.makeStream(of: RunEvent.self, bufferingPolicy: .unbounded)
-        listeners.withLockedValue { $0[runID, default: []].append(Listener(id: id, continuation: continuation)) }
+        let (stream, continuation) = AsyncStream.makeStream(of: RunStreamItem.self, bufferingPolicy: .unbounded)
+        listeners.withLockedValue { $0[runID, default: []].append(Listener(id: id, continuation: continuation, lastSent: .now)) }
         continuation.onTermination = { [weak self] _ in
             self?.listeners.withLockedValue { table in
                 table[runID]?.removeAll { $0.id == id }
                 if table[runID]?.isEmpty == true { table[runID] = nil }
             }
         }
-        return stream
+        return RunSubscription(items: stream, continuation: continuation)
     }
 
     /// Publishes an event; it is only built when someone listens to the run.
     public func publish(runID: String, _ makeEvent: @autoclosure () -> RunEvent) {
-        let targets = listeners.withLockedValue { $0[runID] ?? [] }
+        let targets = listeners.withLockedValue { table -> [Listener] in
+            guard var listening = table[runID] else { return [] }
+            let now = ContinuousClock.now
+            for index in listening.indices { listening[index].lastSent = now }
+            table[runID] = listening
+            return listening
+        }
         guard !targets.isEmpty else { return }
         let event = makeEvent()
         for target in targets {
-            target.continuation.yield(event)
+            target.continuation.yield(.event(event))
             if event.endsStream { target.continuation.finish() }
         }
     }
@@ -71,5 +101,34 @@ public final class RunEventHub: Sendable {
     /// Whether anyone listens to this run now (to skip building events nobody reads).
     public func hasListeners(runID: String) -> Bool {
         listeners.withLockedValue { $0[runID] != nil }
+    }
+
+    /// Sends a keep-alive to every listener that has heard nothing for the interval.
+    func keepSilentListenersAlive(now: ContinuousClock.Instant = .now) {
+        let due = listeners.withLockedValue { table -> [AsyncStream<RunStreamItem>.Continuation] in
+            var due: [AsyncStream<RunStreamItem>.Continuation] = []
+            for (runID, var listening) in table {
+                var changed = false
+                for index in listening.indices where now - listening[index].lastSent >= keepAliveInterval {
+                    listening[index].lastSent = now
+                    due.append(listening[index].continuation)
+                    changed = true
+                }
+                if changed { table[runID] = listening }
+            }
+            return due
+        }
+        for continuation in due { continuation.yield(.keepAlive) }
+    }
+
+    /// The keep-alive ticker: looks for silent listeners every second until shutdown.
+    public func run() async throws {
+        let tick = min(.seconds(1), keepAliveInterval)
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: tick)
+                self.keepSilentListenersAlive()
+            }
+        }
     }
 }

@@ -165,17 +165,23 @@ struct RunExecutor {
         // Small models: ask for the call as JSON matching a schema, unless the model is to answer the tool outputs.
         let offered = request.tools
         let forced = request.toolChoice?.stringValue == "required" || request.toolChoice?.objectValue != nil
-        let constrained = endpoint.constrainToolCalls && !offered.isEmpty && run.tool_choice.stringValue != "none"
-            && (prompt.messages.last?["role"]?.stringValue != "tool" || forced)
-        // Small models almost never choose a tool on their own: on a run's first turn, `auto` asks for a call.
-        let choice: JSONValue = !madeCall && run.tool_choice.stringValue == "auto" ? "required" : (request.toolChoice ?? "auto")
-        if constrained, let format = ToolCallGuard.responseFormat(functions: offered, choice: choice) {
+        let constrainable = endpoint.constrainToolCalls && !offered.isEmpty && run.tool_choice.stringValue != "none"
+        var constrained = false
+        /// Asks for the turn as JSON matching `format` instead of free text with native tool calls.
+        func constrain(to format: JSONValue) {
+            constrained = true
             request.responseFormat = format
             // A call is short; a model looping inside the JSON is cut off and asked again.
             request.maxOutputTokens = min(request.maxOutputTokens ?? Self.constrainedMaxTokens, Self.constrainedMaxTokens)
             request.tools = []
             request.toolChoice = nil
             request.parallelToolCalls = nil
+        }
+        // Small models almost never choose a tool on their own: on a run's first turn, `auto` asks for a call.
+        let choice: JSONValue = !madeCall && run.tool_choice.stringValue == "auto" ? "required" : (request.toolChoice ?? "auto")
+        if constrainable, prompt.messages.last?["role"]?.stringValue != "tool" || forced,
+           let format = ToolCallGuard.responseFormat(functions: offered, choice: choice) {
+            constrain(to: format)
         }
         let state = TurnState(run: run, store: store, hub: hub, start: start, serverTools: serverTools,
                               bufferText: endpoint.constrainToolCalls && !offered.isEmpty)
@@ -191,9 +197,15 @@ struct RunExecutor {
                 throw error
             }
             let problems = Self.settleToolCalls(&turn, constrained: constrained, functions: userFunctions, serverTools: serverTools)
-            // A weak model's answer that was nothing but markup is asked for again.
+            // A weak model's answer that was nothing but markup is asked for again, as JSON this
+            // time where the upstream can constrain it: a call, or a reply that cannot be empty.
             let empty = turn.toolCalls.isEmpty && turn.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
-            if empty && attempt < Self.toolCallAttempts && turn.finishReason != "length" { continue }
+            if empty && attempt < Self.toolCallAttempts && turn.finishReason != "length" {
+                if constrainable, !constrained, let format = ToolCallGuard.responseFormat(functions: offered, choice: "auto") {
+                    constrain(to: format)
+                }
+                continue
+            }
             if problems.isEmpty { break }
             logger.warning("invalid tool call from the model", metadata: ["run_id": "\(run.id)", "attempt": "\(attempt)", "problems": "\(problems)"])
             if attempt == Self.toolCallAttempts {

@@ -13,7 +13,7 @@ struct Runs: Sendable {
     /// A run handed to the engine: as stored, with its events for a client that streams them.
     struct Started {
         var run: Stored<Run>
-        var events: AsyncStream<RunEvent>?
+        var events: RunSubscription?
         /// Events the stream sends before the run's own (`thread.created`).
         var leading: [RunEvent] = []
     }
@@ -63,7 +63,7 @@ struct Runs: Sendable {
 
     /// `queued`, announced and handed to the engine (`thread.run.created` first for a new run);
     /// `events` is the client's subscription, if it streams, made before anything is published.
-    private func start(_ stored: Stored<Run>, lease: RunLease, events: AsyncStream<RunEvent>?, created: Bool) -> Started {
+    private func start(_ stored: Stored<Run>, lease: RunLease, events: RunSubscription?, created: Bool) -> Started {
         let runID = stored.object.id
         if created { hub.publish(runID: runID, RunEvent(.runCreated, data: stored.body)) }
         AppMetrics.runTransition(to: "queued")
@@ -114,7 +114,22 @@ struct Runs: Sendable {
     func submitToolOutputs(_ outputs: [(id: String, output: String)], runID: String, threadID: String, stream: Bool,
                            project: String) async throws -> Started {
         let events = stream ? hub.subscribe(runID: runID) : nil
-        let (stored, step, lease) = try await store.write(project: project) { session -> (Stored<Run>, RunStep, RunLease) in
+        let written: (Stored<Run>, RunStep, RunLease)
+        do {
+            written = try await recordToolOutputs(outputs, runID: runID, threadID: threadID, project: project)
+        } catch {
+            events?.end()
+            throw error
+        }
+        let (stored, step, lease) = written
+        hub.publish(runID: runID, RunEvent(.stepCompleted, encoding: step))
+        return start(stored, lease: lease, events: events, created: false)
+    }
+
+    /// The transaction of `submitToolOutputs`: the outputs recorded, the run queued and taken over.
+    private func recordToolOutputs(_ outputs: [(id: String, output: String)], runID: String, threadID: String,
+                                   project: String) async throws -> (Stored<Run>, RunStep, RunLease) {
+        try await store.write(project: project) { session -> (Stored<Run>, RunStep, RunLease) in
             var run = try await Self.find(runID, in: threadID, session: session, forUpdate: true)
             guard run.status == .requires_action, let pending = run.required_action?.submit_tool_outputs.tool_calls else {
                 throw DomainError.invalidRequest(
@@ -126,8 +141,6 @@ struct Runs: Sendable {
             let stored = Stored(run, body: try await session.update(run))
             return (stored, step, try await session.takeOver(run: runID, for: engine.nodeID))
         }
-        hub.publish(runID: runID, RunEvent(.stepCompleted, encoding: step))
-        return start(stored, lease: lease, events: events, created: false)
     }
 
     /// Checks that the outputs answer exactly the pending calls and completes the tool_calls step with them.

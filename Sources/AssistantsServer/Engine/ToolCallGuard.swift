@@ -27,7 +27,7 @@ enum ToolCallGuard {
         if choice.stringValue == "auto" || choice == .null {
             // The same shape as a call, so the model picks between the functions and a reply by name.
             alternatives.append(["type": "object", "properties": ["name": ["type": "string", "enum": [.string(replyName)]],
-                                                                   "message": ["type": "string"]],
+                                                                   "message": ["type": "string", "minLength": 1]],
                                  "required": ["name", "message"]])
         }
         let schema: JSONValue = alternatives.count == 1 ? alternatives[0] : ["anyOf": .array(alternatives)]

@@ -20,13 +20,17 @@ final class GroupCommit: Sendable {
     private let writerTask: Task<Void, Never>
     private let maxGroup: Int
 
-    /// `committer` runs COMMIT (it may wait for an fsync, so it need not be `database` itself).
-    init(database: any SQLDatabase, committer: any SQLDatabase, maxGroup: Int = 128) {
+    /// `database` is the writer connection; its statements, COMMIT's fsync included, run on the
+    /// group's own thread.
+    init(database: any SQLDatabase, maxGroup: Int = 128) {
         let (signals, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         self.wake = wake
         self.maxGroup = maxGroup
         let pending = self.pending
-        writerTask = Task {
+        // The writer runs its statements in place: on a thread of its own, never on an event loop.
+        let thread = ThreadExecutor(name: "sqlite-writer")
+        writerTask = Task(executorPreference: thread) {
+            defer { thread.stop() }
             for await _ in signals {
                 while true {
                     var group = pending.withLockedValue { jobs -> [Job] in
@@ -35,7 +39,7 @@ final class GroupCommit: Sendable {
                         return group
                     }
                     if group.isEmpty { break }
-                    await Self.commit(&group, on: database, committer: committer)
+                    await Self.commit(&group, on: database)
                 }
             }
         }
@@ -55,7 +59,7 @@ final class GroupCommit: Sendable {
     }
 
     /// Commits the group and empties it: no reference to a body may outlive its caller's wait.
-    private static func commit(_ group: inout [Job], on database: any SQLDatabase, committer: any SQLDatabase) async {
+    private static func commit(_ group: inout [Job], on database: any SQLDatabase) async {
         var outcomes: [Result<any Sendable, any Error>] = []
         do {
             try await database.raw("BEGIN IMMEDIATE").run()
@@ -73,7 +77,7 @@ final class GroupCommit: Sendable {
                 }
             }
             let committing = ContinuousClock.now
-            try await committer.raw("COMMIT").run()
+            try await database.raw("COMMIT").run()
             AppMetrics.groupCommit(size: group.count, commit: .now - committing)
         } catch {
             // The group's own statements failed: none of it is written, and every caller hears so.

@@ -7,7 +7,8 @@ import SQLKit
 
 /// The embedded default: one SQLite file in WAL mode, one writer connection fed by group commit
 /// and a few reader connections that run concurrently with it. Statements run in place on
-/// `SQLiteHandle`s; only COMMIT (its fsync) and long searches go to NIO's thread pool.
+/// `SQLiteHandle`s: the writer's on its own thread (see `GroupCommit`), a reader's in place, and
+/// long searches on NIO's thread pool.
 public final class SQLiteDriver: DatabaseDriver {
     public let dialect = DatabaseDialect.sqlite
     private let writer: SQLiteHandle
@@ -23,10 +24,7 @@ public final class SQLiteDriver: DatabaseDriver {
         self.logger = logger
         let eventLoop = MultiThreadedEventLoopGroup.singleton.any()
         self.eventLoop = eventLoop
-        let database = SQLiteHandleDatabase(handle: writer, logger: logger, eventLoop: eventLoop)
-        var committer = database
-        committer.offload = true
-        self.groupCommit = GroupCommit(database: database, committer: committer)
+        self.groupCommit = GroupCommit(database: SQLiteHandleDatabase(handle: writer, logger: logger, eventLoop: eventLoop))
     }
 
     /// Opens (creating if needed) the database file at `path`.
