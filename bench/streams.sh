@@ -1,23 +1,26 @@
 #!/usr/bin/env bash
 # Ten thousand streamed runs open at once on one server, on loopback, SQLite.
-#   1. the server binary: $ASSISTANTS_SERVER_BIN, else .build/release/assistants-server, built
-#      (swift build -c release, under /tmp/swift-build.lock) when missing unless SKIP_BUILD=1
-#   2. bench/.venv-bench (python3 -m venv; aiohttp and uvloop, pinned below)
-#   3. bench/streams_upstream.py: an asyncio upstream that answers every chat completion with
-#      DELTAS chunks, one every INTERVAL seconds, each stamped with its send time
-#   4. the server, with the hostile-input protections in force: idle timeout, slow-request
+#   1. the server binary: $ASSISTANTS_SERVER_BIN, else .build/release/assistants-server; the load
+#      generators: $ASSISTANTS_BENCH_BIN, else .build/release/assistants-bench (bench/swift/);
+#      both built (swift build -c release, under /tmp/swift-build.lock) when missing unless SKIP_BUILD=1
+#   2. `assistants-bench streams-upstream`: an upstream (Hummingbird) that answers every chat
+#      completion with DELTAS chunks, one every INTERVAL seconds, each stamped with its send time
+#   3. the server, with the hostile-input protections in force: idle timeout, slow-request
 #      timeout, ASSISTANTS_MAX_CONNECTIONS (STREAMS + 100), the open-files soft limit raised to
 #      the hard one; ASSISTANTS_UPSTREAM_MAX_CONNECTIONS (STREAMS) lets every run stream at once
-#   5. bench/streams_driver.py: STREAMS runs (POST /v1/threads/runs, stream true), RATE opened per
-#      second, each on its own connection, read to the end; /health every 100 ms meanwhile
-#   6. print: streams completed / dropped, server peak RSS, server CPU seconds, added latency per
+#   4. `assistants-bench streams-driver` (AsyncHTTPClient): STREAMS runs (POST /v1/threads/runs,
+#      stream true), RATE opened per second, each on its own connection, read to the end;
+#      /health every 100 ms meanwhile. The load is Swift so that the two cores it shares with the
+#      server are not spent in a Python reader (the asyncio driver this replaced took more CPU
+#      than the server, and its own queueing showed up as the server's latency).
+#   5. print: streams completed / dropped, server peak RSS, server CPU seconds, added latency per
 #      delta p50/p99, /health p50/p99, peak descriptors; targets: none dropped, RSS < 1 GB,
 #      /health p99 < 50 ms, added latency per delta p99 < 10 ms
 #
 # Env: STREAMS (10000), DELTAS (60), INTERVAL (1.0 s), RATE (250 streams opened per second),
 #      MAX_CONNECTIONS (STREAMS + 100), UPSTREAM_MAX_CONNECTIONS (STREAMS),
-#      IDLE_TIMEOUT (60), SLOW_REQUEST (10), SKIP_BUILD=1, ASSISTANTS_SERVER_BIN, BENCH_VENV
-#      (default bench/.venv-bench), and bench/lib.sh's.
+#      IDLE_TIMEOUT (60), SLOW_REQUEST (10), SKIP_BUILD=1, ASSISTANTS_SERVER_BIN,
+#      ASSISTANTS_BENCH_BIN, and bench/lib.sh's.
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
@@ -31,25 +34,18 @@ MAX_CONNECTIONS="${MAX_CONNECTIONS:-$((STREAMS + 100))}"
 UPSTREAM_MAX_CONNECTIONS="${UPSTREAM_MAX_CONNECTIONS:-$STREAMS}"
 IDLE_TIMEOUT="${IDLE_TIMEOUT:-60}"
 SLOW_REQUEST="${SLOW_REQUEST:-10}"
-BENCH_VENV="${BENCH_VENV:-$ROOT/bench/.venv-bench}"
-PINS=(aiohttp==3.14.3 uvloop==0.23.0)
-
-# The venv, made once; re-made when the pins change.
-if [ ! -x "$BENCH_VENV/bin/python" ] || [ "$(cat "$BENCH_VENV/.pins" 2>/dev/null)" != "${PINS[*]}" ]; then
-    log "preparing $BENCH_VENV (${PINS[*]})"
-    rm -rf "$BENCH_VENV"
-    python3 -m venv "$BENCH_VENV"
-    "$BENCH_VENV/bin/pip" install -q "${PINS[@]}" >&2
-    printf '%s' "${PINS[*]}" >"$BENCH_VENV/.pins"
-fi
-VENV_PY="$BENCH_VENV/bin/python"
 
 ASSISTANTS_SERVER_BIN="${ASSISTANTS_SERVER_BIN:-$ROOT/.build/release/assistants-server}"
-if [ ! -x "$ASSISTANTS_SERVER_BIN" ] && [ "${SKIP_BUILD:-0}" != 1 ]; then
-    log "no $ASSISTANTS_SERVER_BIN: swift build -c release --product assistants-server (under /tmp/swift-build.lock)"
-    (cd "$ROOT" && flock /tmp/swift-build.lock swift build -c release --product assistants-server) >&2
-fi
-[ -x "$ASSISTANTS_SERVER_BIN" ] || { log "no server binary at $ASSISTANTS_SERVER_BIN"; exit 1; }
+ASSISTANTS_BENCH_BIN="${ASSISTANTS_BENCH_BIN:-$ROOT/.build/release/assistants-bench}"
+for product in assistants-server assistants-bench; do
+    binary="$ASSISTANTS_SERVER_BIN"
+    [ "$product" = assistants-bench ] && binary="$ASSISTANTS_BENCH_BIN"
+    if [ ! -x "$binary" ] && [ "${SKIP_BUILD:-0}" != 1 ]; then
+        log "no $binary: swift build -c release --product $product (under /tmp/swift-build.lock)"
+        (cd "$ROOT" && flock /tmp/swift-build.lock swift build -c release --product "$product") >&2
+    fi
+    [ -x "$binary" ] || { log "no $product binary at $binary"; exit 1; }
+done
 
 # Descriptors: each process here raises its soft limit to the hard one. A streamed run holds a
 # client connection and, with an HTTP/1.1 upstream, an upstream one: the server needs about
@@ -63,8 +59,8 @@ fi
 
 BENCH_TMP="$(mktemp -d "${TMPDIR:-/tmp}/assistants-bench.XXXXXX")"
 UPSTREAM_PORT="$(free_port)"
-log "starting upstream: bench/streams_upstream.py --port $UPSTREAM_PORT --deltas $DELTAS --interval $INTERVAL"
-"$VENV_PY" "$ROOT/bench/streams_upstream.py" --port "$UPSTREAM_PORT" --deltas "$DELTAS" --interval "$INTERVAL" \
+log "starting upstream: assistants-bench streams-upstream --port $UPSTREAM_PORT --deltas $DELTAS --interval $INTERVAL"
+"$ASSISTANTS_BENCH_BIN" streams-upstream --port "$UPSTREAM_PORT" --deltas "$DELTAS" --interval "$INTERVAL" \
     >"$BENCH_TMP/upstream.log" 2>&1 &
 UPSTREAM_PID=$!
 track_pid "$UPSTREAM_PID"
@@ -83,10 +79,10 @@ LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 log "driver: $STREAMS streams, $RATE opened a second, $DELTAS deltas every $INTERVAL s each"
 status=0
-timeout 3600 "$VENV_PY" "$ROOT/bench/streams_driver.py" \
+timeout 3600 "$ASSISTANTS_BENCH_BIN" streams-driver \
     --base-url "$BASE_URL" --server-pid "$SERVER_PID" --clk-tck "$(getconf CLK_TCK)" \
     --streams "$STREAMS" --deltas "$DELTAS" --rate "$RATE" \
-    --read-timeout "$(awk -v i="$INTERVAL" 'BEGIN {print i * 3 + 30}')" \
+    --read-timeout "$(awk -v i="$INTERVAL" 'BEGIN {print int(i * 3 + 30)}')" \
     >"$BENCH_TMP/driver.out" 2>"$BENCH_TMP/driver.err" || status=$?
 UPSTREAM_STATS="$(curl -s -m 5 "http://127.0.0.1:$UPSTREAM_PORT/stats" || echo '{}')"
 

@@ -130,10 +130,12 @@ import Testing
         model.enqueue(.text("I think I should add"), .text(#"{"name": "add", "arguments": "#),
                       .text(#"{"name": "add", "arguments": {"a": 7}}"#))
         try await Self.withEngine(model: model, configure: { $0.toolConstraint = true }) { api in
-            let (thread, run) = try await api.startRun(tools: Self.adder)
+            let (thread, run) = try await api.startRun(tools: Self.adder, options: #","tool_choice":"required""#)
             let waiting = try await api.wait(thread: thread, run: run, for: ["requires_action", "failed"])
             #expect(waiting["status"] == "requires_action")
             #expect(model.requests.count == 3)
+            // A forced call is asked for every time.
+            #expect(model.requests.allSatisfy { $0.responseFormat?["json_schema"]?["schema"] != ToolCallGuard.replySchema })
             let format = try #require(model.requests.first?.responseFormat)
             // The grammar asks only for declared properties: the `required` slip ("b") is left out.
             #expect(format["json_schema"]?["schema"]?["properties"]?["arguments"]?["required"] == nil)
@@ -145,6 +147,7 @@ import Testing
         let model = ScriptedChatModel()
         model.enqueue(.text(#"{"name": "add", "arguments": {"a": 7}}"#),
                       .text("<tool_call>not json</tool_call>"),
+                      .text(#"{"name": "add", "arguments": "#),
                       .text(#"{"name": "reply_to_user", "message": "The sum is 7."}"#))
         try await Self.withEngine(model: model, configure: { $0.toolConstraint = true }) { api in
             let (thread, run) = try await api.startRun(tools: Self.adder)
@@ -155,11 +158,13 @@ import Testing
             let done = try await api.wait(thread: thread, run: run, for: ["completed", "failed"])
             #expect(done["status"] == "completed")
             let requests = model.requests
-            #expect(requests.count == 3)
-            // The answer to the tool outputs is free text first; the retry asks for a call or a non-empty reply.
+            #expect(requests.count == 4)
+            // The answer to the tool outputs is free text first; the retry asks for a call or a
+            // non-empty reply; the last try (the run does not force a call) for a reply only.
             #expect(requests[1].responseFormat == nil)
             let reply = requests[2].responseFormat?["json_schema"]?["schema"]?["anyOf"]?.arrayValue?.last
             #expect(reply?["properties"]?["message"]?["minLength"] == 1)
+            #expect(requests[3].responseFormat?["json_schema"]?["schema"] == ToolCallGuard.replySchema)
             let messages = try await api.call(.get, "/v1/threads/\(thread)/messages")
             #expect(Self.firstText(messages) == "The sum is 7.")
         }

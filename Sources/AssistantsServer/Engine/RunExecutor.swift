@@ -197,20 +197,27 @@ struct RunExecutor {
                 throw error
             }
             let problems = Self.settleToolCalls(&turn, constrained: constrained, functions: userFunctions, serverTools: serverTools)
-            // A weak model's answer that was nothing but markup is asked for again, as JSON this
-            // time where the upstream can constrain it: a call, or a reply that cannot be empty.
+            // A weak model's answer that was nothing but markup, or a call that is not valid, is asked for again.
             let empty = turn.toolCalls.isEmpty && turn.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
-            if empty && attempt < Self.toolCallAttempts && turn.finishReason != "length" {
-                if constrainable, !constrained, let format = ToolCallGuard.responseFormat(functions: offered, choice: "auto") {
+            guard !problems.isEmpty || (empty && turn.finishReason != "length") else { break }
+            if !problems.isEmpty {
+                logger.warning("invalid tool call from the model", metadata: ["run_id": "\(run.id)", "attempt": "\(attempt)", "problems": "\(problems)"])
+            }
+            if attempt == Self.toolCallAttempts {
+                guard problems.isEmpty else {
+                    throw UpstreamError(code: "server_error", message: "The model made no valid tool call in \(attempt) attempts: \(problems.joined(separator: "; "))",
+                                        retryable: false)
+                }
+                break
+            }
+            // Again as JSON where the upstream can constrain it: a call, or a reply that cannot be
+            // empty; the last time, unless the run forces a call, a reply only (`auto` allows one).
+            if constrainable {
+                if attempt + 1 == Self.toolCallAttempts && !forced {
+                    constrain(to: ToolCallGuard.replyFormat)
+                } else if !constrained, let format = ToolCallGuard.responseFormat(functions: offered, choice: forced ? choice : "auto") {
                     constrain(to: format)
                 }
-                continue
-            }
-            if problems.isEmpty { break }
-            logger.warning("invalid tool call from the model", metadata: ["run_id": "\(run.id)", "attempt": "\(attempt)", "problems": "\(problems)"])
-            if attempt == Self.toolCallAttempts {
-                throw UpstreamError(code: "server_error", message: "The model made no valid tool call in \(attempt) attempts: \(problems.joined(separator: "; "))",
-                                    retryable: false)
             }
         }
         if turn.toolCalls.isEmpty { try await state.releaseBufferedText(turn.text) }

@@ -26,9 +26,7 @@ enum ToolCallGuard {
         var alternatives = calls
         if choice.stringValue == "auto" || choice == .null {
             // The same shape as a call, so the model picks between the functions and a reply by name.
-            alternatives.append(["type": "object", "properties": ["name": ["type": "string", "enum": [.string(replyName)]],
-                                                                   "message": ["type": "string", "minLength": 1]],
-                                 "required": ["name", "message"]])
+            alternatives.append(replySchema)
         }
         let schema: JSONValue = alternatives.count == 1 ? alternatives[0] : ["anyOf": .array(alternatives)]
         return ["type": "json_schema", "json_schema": ["name": "assistant_turn", "strict": true, "schema": schema]]
@@ -64,6 +62,17 @@ enum ToolCallGuard {
 
     /// The name a constrained turn uses for "no call, a reply to the user".
     static let replyName = "reply_to_user"
+
+    /// A reply to the user, in a constrained turn: never empty.
+    static let replySchema: JSONValue = [
+        "type": "object",
+        "properties": ["name": ["type": "string", "enum": [.string(replyName)]], "message": ["type": "string", "minLength": 1]],
+        "required": ["name", "message"],
+    ]
+
+    /// The schema of a turn that may only reply (the last try of a model that made no valid call
+    /// where the run does not force one).
+    static let replyFormat: JSONValue = ["type": "json_schema", "json_schema": ["name": "assistant_turn", "strict": true, "schema": replySchema]]
 
     /// Reads a constrained answer: a call (`{"name", "arguments"}`) or a message (`{"name": "reply_to_user", "message"}`).
     static func parseConstrained(_ text: String) -> (call: ToolCall?, message: String?) {
