@@ -8,7 +8,7 @@ and the work finished, never a time).
 * ``make_pdf``: a PDF of ``size_mb`` written here, no library needed: pages of text (so that
   pdftotext has real work) and each page an incompressible grey image (so the file has the size).
 * ``HealthProbe``: GET /health every ``interval`` seconds on one keep-alive connection, from a
-  thread of its own; records each latency and status.
+  process of its own; records each latency and status.
 * ``run_scenario``: uploads the files, then, with the probe running, attaches the PDFs to a
   vector store and starts a run whose model calls code_interpreter with the large file
   attached, and waits until both are done.
@@ -19,7 +19,8 @@ from __future__ import annotations
 import os
 import random
 import statistics
-import threading
+import gc
+import multiprocessing
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,45 +94,61 @@ def make_blob(path: Path, size_mb: float) -> Path:
 
 @dataclass
 class HealthProbe:
-    """GET ``base_url``/health every ``interval`` s on one keep-alive connection."""
+    """GET ``base_url``/health every ``interval`` s on one keep-alive connection, from a process of
+    its own: in this one the scripted upstream and the polling share the GIL, which held probes
+    back by hundreds of ms while the server's loops were free (its own lag ticks said so)."""
     base_url: str
     interval: float = 0.02
     latencies_ms: list = field(default_factory=list)
     statuses: list = field(default_factory=list)
     offsets: list = field(default_factory=list)  # when each probe was sent, in s from the start
     errors: list = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: Optional[threading.Thread] = None
+    _stop: Optional[object] = None
+    _results: Optional[object] = None
+    _process: Optional[object] = None
 
     def start(self) -> "HealthProbe":
-        self._thread = threading.Thread(target=self._loop, name="health-probe", daemon=True)
-        self._thread.start()
+        context = multiprocessing.get_context("fork")
+        self._stop = context.Event()
+        self._results, sender = context.Pipe(duplex=False)
+        self._process = context.Process(target=self._loop, args=(self._stop, sender), name="health-probe", daemon=True)
+        self._process.start()
+        sender.close()
         return self
 
-    def _loop(self):
+    def _loop(self, stop, sender):
+        # The parent's heap (the PDFs' bytes among it) came with the fork: a collection walking it
+        # would pause the probe itself. The child is short-lived and allocates little.
+        gc.disable()
+        latencies, statuses, offsets, errors = [], [], [], []
         with httpx.Client(base_url=self.base_url, timeout=10.0) as client:
             next_at = origin = time.monotonic()
-            while not self._stop.is_set():
-                self.offsets.append(time.monotonic() - origin)
+            while not stop.is_set():
+                offsets.append(time.monotonic() - origin)
                 started = time.perf_counter()
                 try:
                     status = client.get("/health").status_code
                 except httpx.HTTPError as e:
                     status = None
-                    self.errors.append(repr(e))
-                self.latencies_ms.append((time.perf_counter() - started) * 1000)
-                self.statuses.append(status)
+                    errors.append(repr(e))
+                latencies.append((time.perf_counter() - started) * 1000)
+                statuses.append(status)
                 next_at += self.interval
                 delay = next_at - time.monotonic()
                 if delay > 0:
-                    self._stop.wait(delay)
+                    stop.wait(delay)
                 else:
                     next_at = time.monotonic()
+        sender.send((latencies, statuses, offsets, errors))
+        sender.close()
 
     def stop(self):
+        if self._process is None:
+            return
         self._stop.set()
-        if self._thread:
-            self._thread.join(15)
+        if self._results.poll(15):
+            self.latencies_ms, self.statuses, self.offsets, self.errors = self._results.recv()
+        self._process.join(15)
 
     def corrected_latencies(self) -> list:
         """The latencies with the probes a stall kept from being sent added back (each probe is
@@ -295,11 +312,13 @@ def main() -> int:
                 return 1
             time.sleep(0.1)
         cpu_before = _cpu_seconds(server.pid)
+        lag_before = _loop_lag_buckets(base)
         with httpx.Client(base_url=base + "/v1", timeout=120,
                           headers={"Authorization": "Bearer bench", "OpenAI-Beta": "assistants=v2"}) as http:
             result = run_scenario(http, base, upstream, "gpt-4o-mini", pdfs, blob,
                                   interval=args.interval_ms / 1000, log=log)
         cpu = _cpu_seconds(server.pid) - cpu_before
+        lag = _loop_lag_summary(lag_before, _loop_lag_buckets(base))
         p = result.probe
         print()
         print(f"/health under load: {args.pdfs} x {args.pdf_mb:g} MB PDFs ingesting + {args.stage_mb:g} MB staged "
@@ -313,11 +332,40 @@ def main() -> int:
         print(f"  run (stage+exec)  {result.run_seconds:.1f} s  status {result.run_status}, "
               f"size seen in the sandbox: {'yes' if result.staged_size_logged else 'NO'}")
         print(f"  server CPU        {cpu:.1f} s over {result.total_seconds:.1f} s")
+        print(f"  event-loop lag    {lag}  (the server's own ticks, every 100 ms on each loop: how long a loop was held;"
+              f" a slow probe with no lag here waited outside the server's event loops)")
         ok = (p["non_200"] == 0 and result.file_counts.get("completed") == args.pdfs
               and result.run_status == "completed" and result.staged_size_logged)
         return 0 if ok else 1
     finally:
         shut_down(server, upstream, server_log, work, timeout=20, keep=args.keep, say=log)
+
+
+def _loop_lag_buckets(base: str) -> dict:
+    """The server's `assistants_event_loop_lag_seconds` histogram, all loops summed: {le: count}."""
+    buckets: dict = {}
+    try:
+        text = httpx.get(base + "/metrics", timeout=10).text
+    except httpx.HTTPError:
+        return buckets
+    for line in text.splitlines():
+        if line.startswith("assistants_event_loop_lag_seconds_bucket{"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            bound = float("inf") if le == "+Inf" else float(le)
+            buckets[bound] = buckets.get(bound, 0) + int(float(line.rsplit(" ", 1)[1]))
+    return buckets
+
+
+def _loop_lag_summary(before: dict, after: dict) -> str:
+    """Ticks in the scenario, and the bucket bounds under which 99% and all of them fell."""
+    cumulative = sorted((bound, count - before.get(bound, 0)) for bound, count in after.items())
+    if not cumulative or cumulative[-1][1] == 0:
+        return "not reported (no /metrics histogram)"
+    total = cumulative[-1][1]
+    p99 = next(bound for bound, count in cumulative if count >= 0.99 * total)
+    worst = next(bound for bound, count in cumulative if count >= total)
+    show = lambda bound: "> 10 s" if bound == float("inf") else f"<= {bound * 1000:g} ms"
+    return f"{total} ticks: p99 {show(p99)}, max {show(worst)}"
 
 
 def _cpu_seconds(pid: int) -> float:

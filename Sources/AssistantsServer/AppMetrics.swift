@@ -53,6 +53,11 @@ enum AppMetrics {
             .recordNanoseconds(duration.nanoseconds)
     }
 
+    /// How late an event loop ran a tick it had scheduled: the time it was held by other work.
+    static func eventLoopLag(loop: Int, nanoseconds: Int64) {
+        timer("assistants_event_loop_lag_seconds", dimensions: [("loop", "\(loop)")]).recordNanoseconds(nanoseconds)
+    }
+
     /// Files waiting for or in ingestion, and how long one took.
     static let ingestionBacklog = Meter(label: "assistants_ingestion_backlog")
     static func ingestion(outcome: String, duration: Duration) {

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Hummingbird
 import Logging
+import NIOPosix
 import ServiceLifecycle
 
 /// Builds the whole server: store, run engine and HTTP routes. Tests call it in-process.
@@ -94,7 +95,8 @@ func buildApplication(
         logger: logger)
     // Shut down in reverse: the server stops taking requests, the engine drains, then the database closes.
     if let tracing = configuration.tracingService { app.addServices(tracing) }  // first in, last out: flushes the others' spans
-    app.addServices(ResourcesService(store: store, http: http), codeService, ingestion, engine, hub)
+    app.addServices(ResourcesService(store: store, http: http), codeService, ingestion, engine, hub,
+                    EventLoopLagService(group: MultiThreadedEventLoopGroup.singleton, logger: logger))
     app.addServices(HousekeepingService(store: store, blobs: blobs, codeInterpreter: codeService,
                                         interval: .seconds(configuration.sweepSeconds), logger: logger))
     if let localModel { app.addServices(localModel) }

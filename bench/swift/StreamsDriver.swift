@@ -258,7 +258,7 @@ struct StreamsDriverCommand: AsyncParsableCommand {
                 for line in status.split(separator: "\n") {
                     let parts = line.split(separator: ":", maxSplits: 1)
                     guard parts.count == 2 else { continue }
-                    let value = Int(parts[1].split(separator: " ").first ?? "") ?? 0
+                    let value = Int(parts[1].split(whereSeparator: { $0 == " " || $0 == "\t" }).first ?? "") ?? 0
                     switch parts[0] {
                     case "VmRSS": sample.rssKB = value
                     case "VmHWM": sample.hwmKB = value

@@ -38,6 +38,7 @@ def test_create_shape_and_completion(client, store):
     assert d["status"] in ("in_progress", "completed")
     done = check_vs_file(wait_vs_file(client, store.id, f.id), status="completed", last_error=None)
     assert done["usage_bytes"] > 0
+    assert client.vector_stores.retrieve(store.id).usage_bytes == done["usage_bytes"]  # the store's is its files' sum
     assert done["chunking_strategy"] == {"type": "static",
                                          "static": {"max_chunk_size_tokens": 800, "chunk_overlap_tokens": 400}}
     assert raw(client.vector_stores.files.retrieve(f.id, vector_store_id=store.id)) == done

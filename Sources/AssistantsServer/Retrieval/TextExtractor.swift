@@ -137,14 +137,23 @@ enum ProcessRunner {
             environment: .custom(["PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"]),
             input: .none, output: .sequence, error: .discarded
         ) { execution in
-            var output = Data()
+            // Kept as the pieces that arrive and joined off the event loop: one buffer grown to tens
+            // of MiB here would copy and fault in its pages on the loop at every doubling.
+            var pieces: [[UInt8]] = []
+            var count = 0
             for try await buffer in execution.standardOutput {
-                buffer.withUnsafeBytes { output.append(contentsOf: $0) }
-                if output.count > outputLimit {
+                pieces.append(buffer.withUnsafeBytes { [UInt8]($0) })
+                count += pieces[pieces.count - 1].count
+                if count > outputLimit {
                     throw ExtractionError.invalid("\(tool) wrote more than \(outputLimit / (1024 * 1024)) MiB of text.")
                 }
             }
-            return output
+            let (collected, total) = (pieces, count)
+            return try await Offload.run {
+                var output = Data(capacity: total)
+                for piece in collected { output.append(contentsOf: piece) }
+                return output
+            }
         }
         let status: Int32
         switch result.terminationStatus {

@@ -22,10 +22,9 @@ public struct ChunkHit: Sendable {
 /// Chunk storage and full-text search: FTS5 with bm25 in SQLite, `ts_rank_cd` in PostgreSQL.
 extension StoreSession {
     public func insertChunks(_ chunks: [Chunk], vectorStoreID: String, fileID: String) async throws {
-        for (position, chunk) in chunks.enumerated() {
-            // SQLite runs these inline: a big file's thousands of inserts give the event loop back
-            // every few rows, so requests on the same loop (`/health` among them) are not held up.
-            if position % Self.insertsBetweenYields == Self.insertsBetweenYields - 1 { await Task.yield() }
+        // A transaction's statements run on SQLite's writer thread (GroupCommit) or await
+        // PostgreSQL: a big file's thousands of inserts hold no event loop.
+        for chunk in chunks {
             let embedding = chunk.embedding.map(VectorCodec.encode)
             try await database.raw("""
                 INSERT INTO chunks (project, vector_store_id, file_id, chunk_index, start_offset, end_offset, text, embedding)
@@ -34,8 +33,6 @@ extension StoreSession {
                 """).run()
         }
     }
-
-    static let insertsBetweenYields = 16
 
     /// Deletes the chunks of one file in a store, or of the whole store.
     public func deleteChunks(vectorStoreID: String, fileID: String? = nil) async throws {
@@ -141,11 +138,12 @@ extension StoreSession {
         for row in try await database.raw(query).all() {
             counts.add(status: try row.decode(column: "status", as: String.self), count: try row.decode(column: "n", as: Int.self))
         }
-        // The bytes of extracted text: each file's last chunk ends at its text's length.
+        // The bytes of extracted text: each completed file's `usage_bytes`, read from the store's
+        // file rows (not from its chunks: a store of 100k chunks would be read whole at each GET).
+        let usage: SQLQueryString = dialect == .sqlite ? "json_extract(body, '$.usage_bytes')" : "(body::jsonb->>'usage_bytes')::bigint"
         let bytes = try await database.raw("""
-            SELECT CAST(COALESCE(SUM(m), 0) AS BIGINT) AS bytes FROM (
-                SELECT MAX(end_offset) AS m FROM chunks WHERE project = \(bind: project) AND vector_store_id = \(bind: vectorStoreID) GROUP BY file_id
-            ) AS per_file
+            SELECT CAST(COALESCE(SUM(\(usage)), 0) AS BIGINT) AS bytes FROM vector_store_files
+            WHERE project = \(bind: project) AND parent_id = \(bind: vectorStoreID) AND status = 'completed'
             """).first()?.decode(column: "bytes", as: Int.self) ?? 0
         return (counts, bytes)
     }
