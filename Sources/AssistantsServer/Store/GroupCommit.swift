@@ -1,4 +1,6 @@
 import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
 import SQLKit
 
 /// Group commit for the single SQLite writer: transactions that arrive while one commits are
@@ -13,6 +15,9 @@ final class GroupCommit: Sendable {
         // The body only runs while its caller is suspended waiting for it (see `run`).
         let body: (any SQLDatabase) async throws -> any Sendable
         let continuation: CheckedContinuation<any Sendable, any Error>
+        /// The event loop the caller waits on: it is resumed there, so that a run's task stays on
+        /// the loop of its connections instead of landing on any loop after each write.
+        let loop: (any EventLoop)?
     }
 
     private let pending = NIOLockedValueBox([Job]())
@@ -50,7 +55,8 @@ final class GroupCommit: Sendable {
         let result = try await withoutActuallyEscaping(body) { escapable -> any Sendable in
             let job = { (database: any SQLDatabase) async throws -> any Sendable in try await escapable(database) }
             return try await withCheckedThrowingContinuation { continuation in
-                pending.withLockedValue { $0.append(Job(body: job, continuation: continuation)) }
+                let loop = MultiThreadedEventLoopGroup.currentEventLoop
+                pending.withLockedValue { $0.append(Job(body: job, continuation: continuation, loop: loop)) }
                 wake.yield()
             }
         }
@@ -85,10 +91,14 @@ final class GroupCommit: Sendable {
             outcomes = group.map { _ in .failure(error) }
         }
         // The bodies must be released before their callers resume.
-        let continuations = group.map(\.continuation)
+        let waiters = group.map { ($0.continuation, $0.loop) }
         group.removeAll()
-        for (continuation, outcome) in zip(continuations, outcomes) {
-            continuation.resume(with: outcome)
+        for ((continuation, loop), outcome) in zip(waiters, outcomes) {
+            if let loop {
+                loop.execute { continuation.resume(with: outcome) }
+            } else {
+                continuation.resume(with: outcome)
+            }
         }
     }
 
