@@ -3,7 +3,7 @@ import Testing
 @testable import AssistantsServer
 
 /// Child processes run through swift-subprocess: the sandbox's pipe (`SandboxProcess`), system
-/// tools (`ProcessRunner`), and the bound on how many long ones run at once (`AsyncLimiter`).
+/// tools (`ProcessRunner`), and the bound on how many long ones run at once (`Offload.children`, a `PermitGate`).
 @Suite struct ChildProcessTests {
     /// A request far larger than a pipe's buffer (64 KiB) goes through while the child echoes it back.
     @Test func aRequestLargerThanThePipeBufferIsWrittenAndAnswered() async throws {
@@ -40,7 +40,7 @@ import Testing
     @Test func toolOutputStatusAndTimeout() async throws {
         let echo = try await ProcessRunner.run("printf", arguments: ["a%sb", "-"], timeout: .seconds(30))
         #expect(echo.status == 0)
-        #expect(String(decoding: echo.output, as: UTF8.self) == "a-b")
+        #expect(echo.text == "a-b")
         let failing = try await ProcessRunner.run("false", arguments: [], timeout: .seconds(30))
         #expect(failing.status == 1)
         let hung = try await ProcessRunner.run("sleep", arguments: ["600"], timeout: .milliseconds(200))

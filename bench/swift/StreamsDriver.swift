@@ -158,21 +158,22 @@ struct StreamsDriverCommand: AsyncParsableCommand {
         var latencies: [Int64] = []
         latencies.reserveCapacity(deltas)
         var firstEventMs: Double?
-        func drop(_ reason: String) -> Bool {
+        /// Records the stream's end: closed, if it opened, and completed, or dropped for `reason`.
+        func finish(droppedFor reason: String?) -> Bool {
             shared.withLockedValue { state in
-                state.dropped[reason, default: 0] += 1
                 if opened {
                     state.open -= 1
                     if state.firstCloseAt == nil { state.firstCloseAt = .now }
                 }
+                if let reason { state.dropped[reason, default: 0] += 1 } else { state.completed += 1 }
             }
-            return false
+            return reason == nil
         }
         do {
             let response = try await client.execute(request, timeout: .seconds(Int64(streamTimeout)))
             guard response.status == .ok else {
                 let body = try? await response.body.collect(upTo: 1 << 16)
-                return drop("HTTP \(response.status.code): \(body.map { String(buffer: $0).prefix(120) } ?? "")")
+                return finish(droppedFor: "HTTP \(response.status.code): \(body.map { String(buffer: $0).prefix(120) } ?? "")")
             }
             opened = true
             shared.withLockedValue { state in
@@ -190,22 +191,15 @@ struct StreamsDriverCommand: AsyncParsableCommand {
                 }
             }
         } catch {
-            return drop("\(type(of: error)): \(String(describing: error).prefix(80))")
+            return finish(droppedFor: "\(type(of: error)): \(String(describing: error).prefix(80))")
         }
-        let ok = reader.lastRunEvent == "thread.run.completed" && reader.sawDone && latencies.count == deltas
         shared.withLockedValue { state in
-            state.open -= 1
-            if state.firstCloseAt == nil { state.firstCloseAt = .now }
             state.latencies += latencies
             if let firstEventMs { state.firstEventMs.append(firstEventMs) }
-            if ok {
-                state.completed += 1
-            } else {
-                let reason = "ended \(reader.lastRunEvent ?? "nil"), done=\(reader.sawDone), deltas \(min(latencies.count, deltas))/\(deltas)"
-                state.dropped[reason, default: 0] += 1
-            }
         }
-        return ok
+        let ok = reader.lastRunEvent == "thread.run.completed" && reader.sawDone && latencies.count == deltas
+        return finish(droppedFor: ok ? nil
+            : "ended \(reader.lastRunEvent ?? "nil"), done=\(reader.sawDone), deltas \(min(latencies.count, deltas))/\(deltas)")
     }
 
     /// The `<t=NANOS>` stamps in a data line.
@@ -216,8 +210,8 @@ struct StreamsDriverCommand: AsyncParsableCommand {
         while let start = bytes.firstRange(of: marker) {
             var value: Int64 = 0
             var index = start.upperBound
-            while index < bytes.endIndex, let digit = Optional(bytes[index]), digit >= 48 && digit <= 57 {
-                value = value * 10 + Int64(digit - 48)
+            while index < bytes.endIndex, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) {
+                value = value * 10 + Int64(bytes[index] - UInt8(ascii: "0"))
                 index = bytes.index(after: index)
             }
             stamps.append(value)

@@ -84,11 +84,11 @@ public final class RunEventHub: Service, Sendable {
     /// Publishes an event; it is only built when someone listens to the run.
     public func publish(runID: String, _ makeEvent: @autoclosure () -> RunEvent) {
         let targets = listeners.withLockedValue { table -> [Listener] in
-            guard var listening = table[runID] else { return [] }
+            // Stamped in place: a copy of the run's listeners per event would be an allocation per delta.
+            guard let count = table[runID]?.count else { return [] }
             let now = ContinuousClock.now
-            for index in listening.indices { listening[index].lastSent = now }
-            table[runID] = listening
-            return listening
+            for index in 0..<count { table[runID]?[index].lastSent = now }
+            return table[runID] ?? []
         }
         guard !targets.isEmpty else { return }
         let event = makeEvent()

@@ -72,9 +72,7 @@ enum TextExtractor {
             }
             throw ExtractionError.invalid("The PDF could not be read (pdftotext exit status \(result.status)): the file may be damaged.")
         }
-        // Validating megabytes of UTF-8 is CPU work: off the event loops too.
-        let output = result.output
-        return try await Offload.run { String(decoding: output, as: UTF8.self) }
+        return result.text
     }
 
     /// The paragraphs of a Word document's `word/document.xml`.
@@ -103,7 +101,8 @@ enum TextExtractor {
 enum ProcessRunner {
     struct Result: Sendable {
         var status: Int32
-        var output: Data
+        /// Standard output, as UTF-8.
+        var text: String
     }
 
     /// Standard output past this is an error (the tool is killed).
@@ -121,7 +120,7 @@ enum ProcessRunner {
                     // The first to finish wins: the output, or the timer (which cancels the tool: SIGKILL).
                     let first = try await group.next() ?? nil
                     group.cancelAll()
-                    guard let first else { return Result(status: 128 + SIGKILL, output: Data()) }
+                    guard let first else { return Result(status: 128 + SIGKILL, text: "") }
                     return first
                 }
             } catch let error as SubprocessError {
@@ -137,8 +136,9 @@ enum ProcessRunner {
             environment: .custom(["PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"]),
             input: .none, output: .sequence, error: .discarded
         ) { execution in
-            // Kept as the pieces that arrive and joined off the event loop: one buffer grown to tens
-            // of MiB here would copy and fault in its pages on the loop at every doubling.
+            // Kept as the pieces that arrive, then joined and decoded off the event loop in one go:
+            // one buffer grown to tens of MiB here would copy and fault in its pages on the loop at
+            // every doubling, and validating megabytes of UTF-8 is CPU work.
             var pieces: [[UInt8]] = []
             var count = 0
             for try await buffer in execution.standardOutput {
@@ -150,9 +150,10 @@ enum ProcessRunner {
             }
             let (collected, total) = (pieces, count)
             return try await Offload.run {
-                var output = Data(capacity: total)
-                for piece in collected { output.append(contentsOf: piece) }
-                return output
+                var output: [UInt8] = []
+                output.reserveCapacity(total)
+                for piece in collected { output += piece }
+                return String(decoding: output, as: UTF8.self)
             }
         }
         let status: Int32
@@ -160,6 +161,6 @@ enum ProcessRunner {
         case .exited(let code): status = code
         case .signaled(let signal): status = 128 + signal
         }
-        return Result(status: status, output: result.closureResult)
+        return Result(status: status, text: result.closureResult)
     }
 }
