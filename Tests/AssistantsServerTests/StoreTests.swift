@@ -216,6 +216,17 @@ import Testing
             }
             #expect(try await orphans(includeOwn: false) == [ofUnknown.id: "gone-\(project)"])
 
+            // A run that moved on since it was seen (its own task recorded `requires_action`, with
+            // no new lease) is not adopted on the old sight: resuming it would drop its open step.
+            let sighted = try #require(try await store.orphanedRuns(withStatus: [.in_progress], node: me, timeout: 15, includeOwn: true)
+                .first { $0.run.id == mine.id })
+            try await store.write(project: project) { session in
+                var moved = try #require(try await session.getForUpdate(Run.self, id: mine.id))
+                moved.status = .requires_action
+                try await session.update(moved)
+            }
+            #expect(try await store.adopt(sighted, node: me) == nil)
+
             // A node that stops cleanly is forgotten at once; one that beats again is alive again.
             try await store.removeNode(live)
             #expect(try await orphans(includeOwn: false)[ofLive.id] == .some(live))

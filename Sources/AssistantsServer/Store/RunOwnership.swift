@@ -65,14 +65,17 @@ extension ObjectStore {
         try await runs(where: "status = \(bind: Run.Status.cancelling.rawValue) AND owner = \(bind: node)")
     }
 
-    /// Takes a run over for `node` if its lease is still the one seen (`owner`, `epoch`): the
-    /// new lease, or nil when another node got there first.
+    /// Takes a run over for `node` if its lease and status are still the ones seen (`owner`,
+    /// `epoch`, `status`): the new lease, or nil when another node got there first or the run
+    /// moved on (its own task recorded `requires_action` after the sighting: resuming it as
+    /// `in_progress` would delete its open tool_calls step).
     public func adopt(_ run: OwnedRun, node: String) async throws -> RunLease? {
         let sameOwner: SQLQueryString = if let seen = run.owner { "owner = \(bind: seen)" } else { "owner IS NULL" }
         return try await driver.withTransaction { database in
             guard let row = try await database.raw("""
                 UPDATE runs SET owner = \(bind: node), epoch = epoch + 1
-                WHERE id = \(bind: run.run.id) AND \(sameOwner) AND epoch = \(bind: run.epoch) RETURNING epoch
+                WHERE id = \(bind: run.run.id) AND \(sameOwner) AND epoch = \(bind: run.epoch)
+                  AND status = \(bind: run.run.status.rawValue) RETURNING epoch
                 """).first() else { return nil }
             return RunLease(runID: run.run.id, project: run.project, owner: node, epoch: try row.decode(column: "epoch", as: Int.self))
         }
