@@ -275,6 +275,44 @@ import Testing
         }
     }
 
+    /// A node with more runs in flight than one statement can bind: its leases are checked, and
+    /// its orphans read, in batches; the runs its tasks drive are skipped before their bodies are read.
+    @Test(arguments: databases)
+    func leasesAndOrphansOfManyRunsAreReadInBatches(database: String) async throws {
+        try await withStore(TestSupport.databaseURL(database)) { store async throws in
+            let project = TestSupport.uniqueProject()
+            let (me, other) = ("me-\(project)", "other-\(project)")
+            try await store.heartbeat(node: me)
+            let runs = (0..<1_203).map { _ in
+                var run = Run(id: IDPrefix.run.makeID(), created_at: unixNow(), thread_id: "thread_x", assistant_id: "asst_x", model: "m", instructions: "")
+                run.status = .in_progress
+                return run
+            }
+            let leases = try await store.write(project: project) { session in
+                var leases: [RunLease] = []
+                for run in runs {
+                    try await session.insert(run)
+                    leases.append(try await session.takeOver(run: run.id, for: me))
+                }
+                return leases
+            }
+            #expect(try await store.lostLeases(leases) == [])
+            // One taken over in the third batch, one deleted in the first.
+            let (takenOver, deleted) = (leases[1_100], leases[7])
+            try await store.write(project: project) { session in
+                _ = try await session.takeOver(run: takenOver.runID, for: other)
+                try await session.delete(.run, id: deleted.runID)
+            }
+            #expect(try await store.lostLeases(leases) == [deleted, takenOver])
+
+            let driven = Set(leases.map(\.runID)).subtracting([leases[3].runID, leases[1_202].runID])
+            let orphans = try await store.orphanedRuns(withStatus: [.in_progress], node: me, timeout: 15, includeOwn: true,
+                                                       skipping: { driven.contains($0) })
+            #expect(orphans.filter { $0.project == project }.map(\.run.id) == [leases[3].runID, leases[1_202].runID])
+            #expect(orphans.first { $0.run.id == leases[3].runID }?.run.status == .in_progress)
+        }
+    }
+
     /// A cancel recorded on one node reaches the others at once: the transaction's NOTIFY is
     /// heard by every listener when it commits (PostgreSQL; SQLite has one process and polls).
     @Test(.timeLimit(.minutes(1))) func cancelSignalsReachListenersOnCommit() async throws {

@@ -151,7 +151,8 @@ public final class RunEngine: Service, Sendable {
     /// and adopting bumps its epoch, which fences off the old owner should it wake up.
     func recover() async throws {
         let orphans = try await store.orphanedRuns(withStatus: [.queued, .in_progress, .cancelling], node: nodeID,
-                                                   timeout: nodeTimeout, includeOwn: true)
+                                                   timeout: nodeTimeout, includeOwn: true,
+                                                   skipping: { [entries] id in entries.withLockedValue { $0[id] != nil } })
         for orphan in orphans {
             let (run, owner) = (orphan.run, orphan.owner)
             guard entries.withLockedValue({ $0[run.id] == nil }) else { continue }

@@ -34,17 +34,43 @@ struct RunExecutor {
 
     /// Takes a queued (or resumed in_progress) run through its model turns until it finishes
     /// or waits for the client's tool outputs. `snapshot` is the run as just stored, if known.
+    /// Each step that needs room (starting, planning a turn, asking the model, concluding) is a
+    /// function of its own, not inlined, so that the frames that stay while an answer streams
+    /// are small (see `TurnPlan`).
     func execute(lease: RunLease, snapshot: Stored<Run>? = nil) async throws {
+        guard let progress = try await begin(lease: lease, snapshot: snapshot) else { return }
+        let recordLater = progress.start.writeLater()
+        defer { recordLater?.cancel() }
+        guard let endpoint = router.endpoint(for: progress.run.model) else {
+            return try await failUnrouted(model: progress.run.model, lease: lease)
+        }
+        for _ in 0..<maxTurns {
+            let outcome: TurnOutcome
+            do {
+                outcome = try await turn(progress, project: lease.project, endpoint: endpoint)
+            } catch {
+                // A run that fails was started: record it first, so it ends with its started_at.
+                try? await progress.start.ensureWritten()
+                throw error
+            }
+            guard case .again = outcome else { return }
+            guard try await progress.reread(from: store) else {
+                if Task.isCancelled { throw CancellationError() }
+                return
+            }
+        }
+        try await fail(lease, message: "The model kept calling tools for \(maxTurns) rounds without answering.")
+    }
+
+    /// Marks the run started: written and sent at once when it streams, else recorded later
+    /// (`RunStart`). Nil when there is nothing to run (ended, or cancelled: then ended so).
+    @inline(never)
+    private func begin(lease: RunLease, snapshot: Stored<Run>?) async throws -> RunProgress? {
         let runID = lease.runID
-        let project = lease.project
         let now = unixNow()
-        var cancelling = false
-        let started: Run
-        let start: RunStart
-        // The run as stored last, for the final read-modify-write to skip decoding it again.
-        var known: Stored<Run>?
         if hub.hasListeners(runID: runID) {
             // Streamed: in_progress is written (and sent) before anything else happens.
+            var cancelling = false
             guard let written = try await updates.update(lease, { run, _ in
                 if run.status == .cancelling {
                     cancelling = true
@@ -55,64 +81,57 @@ struct RunExecutor {
                 return true
             }) else {
                 if cancelling { try await updates.end(lease, as: .cancelled) }
-                return
+                return nil
             }
-            started = written.object
-            known = written
-            start = RunStart(lease: lease, startedAt: started.started_at ?? now, updates: updates, written: true)
-            updates.publish(started, .runInProgress)
-        } else {
-            // A run handed over as its creator stored it is not read back; if it was ended since,
-            // the final write (or RunStart) finds out.
-            let stored: Stored<Run>? = if let snapshot { snapshot } else {
-                try await store.read(project: project) { try await $0.getStored(Run.self, id: runID) }
-            }
-            guard let stored else { return }
-            var run = stored.object
-            if run.status == .cancelling { return try await updates.end(lease, as: .cancelled) }
-            guard run.status == .queued || run.status == .in_progress else { return }
-            let written = run.status == .in_progress
-            run.markStarted(at: now)
-            started = run
-            known = stored
-            start = RunStart(lease: lease, startedAt: run.started_at ?? now, updates: updates, written: written)
+            let start = RunStart(lease: lease, startedAt: written.object.started_at ?? now, updates: updates, written: true)
+            updates.publish(written.object, .runInProgress)
+            return RunProgress(run: written.object, known: written, start: start)
         }
-        let recordLater = start.writeLater()
-        defer { recordLater?.cancel() }
+        // A run handed over as its creator stored it is not read back; if it was ended since,
+        // the final write (or RunStart) finds out.
+        let stored: Stored<Run>? = if let snapshot { snapshot } else {
+            try await store.read(project: lease.project) { try await $0.getStored(Run.self, id: runID) }
+        }
+        guard let stored else { return nil }
+        var run = stored.object
+        if run.status == .cancelling {
+            try await updates.end(lease, as: .cancelled)
+            return nil
+        }
+        guard run.status == .queued || run.status == .in_progress else { return nil }
+        let written = run.status == .in_progress
+        run.markStarted(at: now)
+        let start = RunStart(lease: lease, startedAt: run.started_at ?? now, updates: updates, written: written)
+        return RunProgress(run: run, known: stored, start: start)
+    }
 
-        guard let endpoint = router.endpoint(for: started.model) else {
-            let message = router.isConfigured
-                ? "No model upstream serves the model '\(started.model)': add it to the models file (--models-config)."
-                : "No model upstream is configured: set ASSISTANTS_UPSTREAM_URL (an OpenAI-compatible base URL ending in /v1) and, if it needs one, ASSISTANTS_UPSTREAM_API_KEY."
-            try await updates.end(lease, as: .failed, error: LastError(code: "server_error", message: message))
-            return
-        }
-        var run = started
-        for _ in 0..<maxTurns {
-            let outcome: TurnOutcome
-            do {
-                outcome = try await turn(run, known: known, project: project, endpoint: endpoint, start: start)
-            } catch {
-                // A run that fails was started: record it first, so it ends with its started_at.
-                try? await start.ensureWritten()
-                throw error
-            }
-            guard case .again = outcome else { return }
-            guard let current = try await store.read(project: project, { try await $0.getStored(Run.self, id: runID) }),
-                  current.object.status == .in_progress
-            else {
-                if Task.isCancelled { throw CancellationError() }
-                return
-            }
-            run = current.object
-            known = current
-        }
-        try await updates.end(lease, as: .failed, error: LastError(
-            code: "server_error", message: "The model kept calling tools for \(maxTurns) rounds without answering."))
+    /// The run names a model no upstream serves: it fails, saying how to configure one.
+    @inline(never)
+    private func failUnrouted(model: String, lease: RunLease) async throws {
+        try await fail(lease, message: router.isConfigured
+            ? "No model upstream serves the model '\(model)': add it to the models file (--models-config)."
+            : "No model upstream is configured: set ASSISTANTS_UPSTREAM_URL (an OpenAI-compatible base URL ending in /v1) and, if it needs one, ASSISTANTS_UPSTREAM_API_KEY.")
+    }
+
+    @inline(never)
+    private func fail(_ lease: RunLease, message: String) async throws {
+        try await updates.end(lease, as: .failed, error: LastError(code: "server_error", message: message))
     }
 
     /// One model call, and what follows from its answer.
-    private func turn(_ run: Run, known: Stored<Run>?, project: String, endpoint: UpstreamEndpoint, start: RunStart) async throws -> TurnOutcome {
+    @inline(never)
+    private func turn(_ progress: RunProgress, project: String, endpoint: UpstreamEndpoint) async throws -> TurnOutcome {
+        guard let plan = try await plan(progress, project: project, endpoint: endpoint) else { return .finished }
+        let (answer, state) = try await ask(plan)
+        return try await conclude(plan, answer: answer, state: state)
+    }
+
+    /// Reads what the turn needs (the thread's messages, the run's steps, the tools' resources),
+    /// builds the prompt and the request, and constrains it for models that need it. Nil when a
+    /// token budget is already spent: the run has then ended `incomplete`.
+    @inline(never)
+    private func plan(_ progress: RunProgress, project: String, endpoint: UpstreamEndpoint) async throws -> TurnPlan? {
+        let run = progress.run
         let usesResources = run.tools.contains { $0["type"]?.stringValue != "function" }
         let (messages, steps, vectorStoreIDs, codeFileIDs, imageFiles) = try await store.read(project: project) { session in
             // Tool resources matter only to the server-side tools.
@@ -141,8 +160,8 @@ struct RunExecutor {
         let prompt = PromptBuilder.build(run: run, threadMessages: messages, steps: steps, contextWindow: endpoint.contextWindow,
                                          images: images, vision: endpoint.vision)
         if prompt.overBudget, run.max_prompt_tokens != nil {
-            try await finishIncomplete(run, known: known, lease: start.lease, reason: "max_prompt_tokens", turn: nil, state: nil)
-            return .finished
+            try await finishIncomplete(run, known: progress.known, lease: progress.start.lease, reason: "max_prompt_tokens", turn: nil, state: nil)
+            return nil
         }
         let usedCompletion = run.usage?.completion_tokens ?? 0
         // `required` or a named tool holds until the run has made a call; then the model chooses.
@@ -151,44 +170,33 @@ struct RunExecutor {
         if let limit = run.max_completion_tokens {
             let remaining = limit - usedCompletion
             if remaining <= 0 {
-                try await finishIncomplete(run, known: known, lease: start.lease, reason: "max_completion_tokens", turn: nil, state: nil)
-                return .finished
+                try await finishIncomplete(run, known: progress.known, lease: progress.start.lease, reason: "max_completion_tokens", turn: nil, state: nil)
+                return nil
             }
             request.maxOutputTokens = remaining
         }
         if let cap = endpoint.maxOutputTokens {
             request.maxOutputTokens = min(request.maxOutputTokens ?? cap, cap)
         }
+        let plan = TurnPlan(progress: progress, project: project, endpoint: endpoint, request: request, madeCall: madeCall, steps: steps,
+                            vectorStoreIDs: vectorStoreIDs, codeFileIDs: codeFileIDs, estimatedPromptTokens: prompt.estimatedTokens)
+        if plan.constrainable, prompt.messages.last?["role"]?.stringValue != "tool" || plan.forced,
+           let format = ToolCallGuard.responseFormat(functions: plan.offered, choice: plan.choice) {
+            plan.constrain(to: format)
+        }
+        return plan
+    }
 
-        let serverTools = Set(run.tools.compactMap { $0["type"]?.stringValue }.filter { $0 == FileSearchTool.name || $0 == CodeInterpreterTool.name })
-        let userFunctions = run.tools.filter { $0["type"]?.stringValue == "function" }
-        // Small models: ask for the call as JSON matching a schema, unless the model is to answer the tool outputs.
-        let offered = request.tools
-        let forced = request.toolChoice?.stringValue == "required" || request.toolChoice?.objectValue != nil
-        let constrainable = endpoint.constrainToolCalls && !offered.isEmpty && run.tool_choice.stringValue != "none"
-        var constrained = false
-        /// Asks for the turn as JSON matching `format` instead of free text with native tool calls.
-        func constrain(to format: JSONValue) {
-            constrained = true
-            request.responseFormat = format
-            // A call is short; a model looping inside the JSON is cut off and asked again.
-            request.maxOutputTokens = min(request.maxOutputTokens ?? Self.constrainedMaxTokens, Self.constrainedMaxTokens)
-            request.tools = []
-            request.toolChoice = nil
-            request.parallelToolCalls = nil
-        }
-        // Small models almost never choose a tool on their own: on a run's first turn, `auto` asks for a call.
-        let choice: JSONValue = !madeCall && run.tool_choice.stringValue == "auto" ? "required" : (request.toolChoice ?? "auto")
-        if constrainable, prompt.messages.last?["role"]?.stringValue != "tool" || forced,
-           let format = ToolCallGuard.responseFormat(functions: offered, choice: choice) {
-            constrain(to: format)
-        }
-        let state = TurnState(run: run, store: store, hub: hub, start: start, serverTools: serverTools,
-                              bufferText: endpoint.constrainToolCalls && !offered.isEmpty)
+    /// Asks the model, streaming its answer through the turn's `TurnState`; asks again (as JSON
+    /// where the upstream can constrain it) while the answer is empty or its calls are not valid.
+    @inline(never)
+    private func ask(_ plan: TurnPlan) async throws -> (ChatTurn, TurnState) {
+        let state = TurnState(run: plan.run, store: store, hub: hub, start: plan.start, serverTools: plan.serverTools,
+                              bufferText: plan.endpoint.constrainToolCalls && !plan.offered.isEmpty)
         var turn = ChatTurn()
         for attempt in 1...Self.toolCallAttempts {
             do {
-                turn = try await client.complete(request, endpoint: endpoint) { delta in
+                turn = try await client.complete(plan.request, endpoint: plan.endpoint) { delta in
                     try await state.handle(delta)
                 }
             } catch {
@@ -196,12 +204,12 @@ struct RunExecutor {
                 await Task { try? await state.saveText() }.value
                 throw error
             }
-            let problems = Self.settleToolCalls(&turn, constrained: constrained, functions: userFunctions, serverTools: serverTools)
+            let problems = Self.settleToolCalls(&turn, constrained: plan.constrained, functions: plan.userFunctions, serverTools: plan.serverTools)
             // A weak model's answer that was nothing but markup, or a call that is not valid, is asked for again.
             let empty = turn.toolCalls.isEmpty && turn.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
             guard !problems.isEmpty || (empty && turn.finishReason != "length") else { break }
             if !problems.isEmpty {
-                logger.warning("invalid tool call from the model", metadata: ["run_id": "\(run.id)", "attempt": "\(attempt)", "problems": "\(problems)"])
+                logger.warning("invalid tool call from the model", metadata: ["run_id": "\(plan.run.id)", "attempt": "\(attempt)", "problems": "\(problems)"])
             }
             if attempt == Self.toolCallAttempts {
                 guard problems.isEmpty else {
@@ -212,21 +220,29 @@ struct RunExecutor {
             }
             // Again as JSON where the upstream can constrain it: a call, or a reply that cannot be
             // empty; the last time, unless the run forces a call, a reply only (`auto` allows one).
-            if constrainable {
-                if attempt + 1 == Self.toolCallAttempts && !forced {
-                    constrain(to: ToolCallGuard.replyFormat)
-                } else if !constrained, let format = ToolCallGuard.responseFormat(functions: offered, choice: forced ? choice : "auto") {
-                    constrain(to: format)
+            if plan.constrainable {
+                if attempt + 1 == Self.toolCallAttempts && !plan.forced {
+                    plan.constrain(to: ToolCallGuard.replyFormat)
+                } else if !plan.constrained, let format = ToolCallGuard.responseFormat(functions: plan.offered, choice: plan.forced ? plan.choice : "auto") {
+                    plan.constrain(to: format)
                 }
             }
         }
+        return (turn, state)
+    }
+
+    /// What the answer leads to: server-side tools run and the model goes again, the run waits
+    /// for the client's tool outputs, completes, or ends `incomplete` at its token budget.
+    @inline(never)
+    private func conclude(_ plan: TurnPlan, answer: ChatTurn, state: TurnState) async throws -> TurnOutcome {
+        var turn = answer
+        let run = plan.run
         if turn.toolCalls.isEmpty { try await state.releaseBufferedText(turn.text) }
         if turn.usage == nil {
-            turn.usage = Usage(prompt_tokens: prompt.estimatedTokens, completion_tokens: PromptBuilder.estimateTokens(turn.text))
+            turn.usage = Usage(prompt_tokens: plan.estimatedPromptTokens, completion_tokens: PromptBuilder.estimateTokens(turn.text))
         }
-
         if !turn.toolCalls.isEmpty {
-            let serverCalls = turn.toolCalls.filter { serverTools.contains($0.function.name) }
+            let serverCalls = turn.toolCalls.filter { plan.serverTools.contains($0.function.name) }
             var results: [String: JSONValue] = [:]
             for call in serverCalls {
                 let started = ContinuousClock.now
@@ -237,23 +253,23 @@ struct RunExecutor {
                     span.attributes["assistants.run_id"] = run.id
                     if call.function.name == CodeInterpreterTool.name {
                         return try await codeInterpreter.run(callID: call.id, arguments: call.function.arguments, run: run,
-                                                             project: project, inputFileIDs: codeFileIDs)
+                                                             project: plan.project, inputFileIDs: plan.codeFileIDs)
                     } else {
                         let tool = run.tools.first { $0["type"]?.stringValue == FileSearchTool.name } ?? [:]
                         return try await fileSearch.run(callID: call.id, arguments: call.function.arguments, tool: tool,
-                                                        project: project, vectorStoreIDs: vectorStoreIDs)
+                                                        project: plan.project, vectorStoreIDs: plan.vectorStoreIDs)
                     }
                 }
                 outcome = "ok"
             }
-            if !vectorStoreIDs.isEmpty && serverCalls.contains(where: { $0.function.name == FileSearchTool.name }) {
-                try await store.write(project: project) { try await VectorStoreLibrary.touch(vectorStoreIDs, session: $0) }
+            if !plan.vectorStoreIDs.isEmpty && serverCalls.contains(where: { $0.function.name == FileSearchTool.name }) {
+                try await store.write(project: plan.project) { try await VectorStoreLibrary.touch(plan.vectorStoreIDs, session: $0) }
             }
-            return try await toolCalls(known: known, turn: turn, state: state, serverResults: results)
-        } else if turn.finishReason == "length", run.max_completion_tokens != nil || endpoint.maxOutputTokens != nil {
-            try await finishIncomplete(run, known: known, lease: start.lease, reason: "max_completion_tokens", turn: turn, state: state)
+            return try await toolCalls(known: plan.known, turn: turn, state: state, serverResults: results)
+        } else if turn.finishReason == "length", run.max_completion_tokens != nil || plan.endpoint.maxOutputTokens != nil {
+            try await finishIncomplete(run, known: plan.known, lease: plan.start.lease, reason: "max_completion_tokens", turn: turn, state: state)
         } else {
-            try await complete(run, known: known, turn: turn, state: state, steps: steps)
+            try await complete(run, known: plan.known, turn: turn, state: state, steps: plan.steps)
         }
         return .finished
     }

@@ -24,25 +24,35 @@ struct ErrorMiddleware: RouterMiddleware {
         do {
             // Work the request starts in the background (a run) logs this id too.
             response = try await LogContext.$requestID.withValue(requestID) { try await next(request, context) }
-        } catch let error as APIError {
-            response = try error.response(from: request, context: context)
-        } catch let error as DomainError {
-            response = try APIError(error).response(from: request, context: context)
-        } catch let error as StoreError {
-            context.logger.warning("request failed: the database is unavailable", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
-            response = try Self.translate(error, requestID: requestID).response(from: request, context: context)
-        } catch let error as HTTPError {
-            response = try Self.translate(error, request: request).response(from: request, context: context)
-        } catch let error as any HTTPResponseError where error.status.code < 500 {
-            response = try APIError(status: error.status, message: "\(error)", type: "invalid_request_error")
-                .response(from: request, context: context)
         } catch {
-            context.logger.error("request failed", metadata: ["error": "\(String(reflecting: error))", "path": "\(request.uri.path)"])
-            response = try APIError.server("The server had an error while processing your request. Request id: \(requestID).")
-                .response(from: request, context: context)
+            response = try Self.response(for: error, request: request, context: context, requestID: requestID)
         }
         response.headers[Self.requestIDField] = requestID
         return response
+    }
+
+    /// The OpenAI-style error body for what the handler threw. Out of line and synchronous, so
+    /// that `handle`'s frame stays small: a streamed response's task keeps it for the stream's life.
+    @inline(never)
+    static func response(for error: any Error, request: Request, context: Context, requestID: String) throws -> Response {
+        switch error {
+        case let error as APIError:
+            return try error.response(from: request, context: context)
+        case let error as DomainError:
+            return try APIError(error).response(from: request, context: context)
+        case let error as StoreError:
+            context.logger.warning("request failed: the database is unavailable", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
+            return try translate(error, requestID: requestID).response(from: request, context: context)
+        case let error as HTTPError:
+            return try translate(error, request: request).response(from: request, context: context)
+        case let error as any HTTPResponseError where error.status.code < 500:
+            return try APIError(status: error.status, message: "\(error)", type: "invalid_request_error")
+                .response(from: request, context: context)
+        default:
+            context.logger.error("request failed", metadata: ["error": "\(String(reflecting: error))", "path": "\(request.uri.path)"])
+            return try APIError.server("The server had an error while processing your request. Request id: \(requestID).")
+                .response(from: request, context: context)
+        }
     }
 
     static let requestIDField = HTTPField.Name("x-request-id")!

@@ -41,14 +41,32 @@ extension ObjectStore {
     }
 
     /// The runs in `statuses` whose owner is no live node (none, or one silent for `timeout`
-    /// seconds); with `includeOwn`, those of `node` too (its previous life).
+    /// seconds); with `includeOwn`, those of `node` too (its previous life). Those `skipping`
+    /// names (the runs a task of this node drives) are left out before their bodies are read:
+    /// a node with ten thousand runs in flight reads their ids each beat, not ten thousand bodies.
     public func orphanedRuns(withStatus statuses: [Run.Status], node: String, timeout: Int,
-                             includeOwn: Bool) async throws -> [OwnedRun] {
+                             includeOwn: Bool, skipping: @Sendable (String) -> Bool = { _ in false }) async throws -> [OwnedRun] {
         let own: SQLQueryString = includeOwn ? "OR owner = \(bind: node)" : ""
-        return try await runs(where: """
+        let condition: SQLQueryString = """
             status IN (\(binds: statuses.map(\.rawValue)))
             AND (owner IS NULL \(own) OR (owner <> \(bind: node) AND owner NOT IN (\(liveNodes(timeout: timeout)))))
-            """)
+            """
+        let ids = try await driver.withReader { database in
+            try await database.raw("SELECT id FROM runs WHERE \(condition) ORDER BY seq").all()
+                .map { try $0.decode(column: "id", as: String.self) }
+        }.filter { !skipping($0) }
+        var orphans: [OwnedRun] = []
+        for batch in Self.batches(of: ids) {
+            // Read again under the same condition: the sighting that `adopt` compares is this one.
+            orphans += try await runs(where: "id IN (\(binds: Array(batch))) AND \(condition)")
+        }
+        return orphans
+    }
+
+    /// Slices of `values` small enough to bind in one statement (SQLite allows 32,766 parameters,
+    /// PostgreSQL 65,535).
+    static func batches<T>(of values: [T], size: Int = 500) -> [ArraySlice<T>] {
+        stride(from: 0, to: values.count, by: size).map { values[$0..<min($0 + size, values.count)] }
     }
 
     /// Every active run past its `expires_at` by the database's clock that `node` should end:
@@ -81,21 +99,32 @@ extension ObjectStore {
         }
     }
 
-    /// Of the leases this node holds, those another node has taken over since.
+    /// Of the leases this node holds, those another node has taken over since (or whose run is
+    /// gone). Each batch first counts its leases that still hold, one row back; only a batch
+    /// with a lost lease reads its rows.
     public func lostLeases(_ leases: [RunLease]) async throws -> [RunLease] {
-        guard !leases.isEmpty else { return [] }
-        let current = try await driver.withReader { database in
-            try await database.raw("SELECT id, owner, epoch FROM runs WHERE id IN (\(binds: leases.map(\.runID)))").all()
+        var lost: [RunLease] = []
+        for batch in Self.batches(of: leases) {
+            let leased = batch.map { "(\(bind: $0.runID), \(bind: $0.owner), \(bind: $0.epoch))" as SQLQueryString }.joined(separator: ", ")
+            let holding = try await driver.withReader { database in
+                try await database.raw("SELECT COUNT(*) AS holding FROM runs WHERE (id, owner, epoch) IN (VALUES \(leased))")
+                    .first()?.decode(column: "holding", as: Int.self) ?? 0
+            }
+            if holding == batch.count { continue }
+            let current = try await driver.withReader { database in
+                try await database.raw("SELECT id, owner, epoch FROM runs WHERE id IN (\(binds: batch.map(\.runID)))").all()
+            }
+            var held: [String: (String?, Int)] = [:]
+            for row in current {
+                held[try row.decode(column: "id", as: String.self)] =
+                    (try row.decode(column: "owner", as: String?.self), try row.decode(column: "epoch", as: Int.self))
+            }
+            lost += batch.filter { lease in
+                guard let (owner, epoch) = held[lease.runID] else { return true }
+                return owner != lease.owner || epoch != lease.epoch
+            }
         }
-        var held: [String: (String?, Int)] = [:]
-        for row in current {
-            held[try row.decode(column: "id", as: String.self)] =
-                (try row.decode(column: "owner", as: String?.self), try row.decode(column: "epoch", as: Int.self))
-        }
-        return leases.filter { lease in
-            guard let (owner, epoch) = held[lease.runID] else { return true }
-            return owner != lease.owner || epoch != lease.epoch
-        }
+        return lost
     }
 
     /// One write of the engine for a run it holds: the transaction first locks the run's row and
