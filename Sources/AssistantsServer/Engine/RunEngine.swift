@@ -33,6 +33,8 @@ public final class RunEngine: Service, Sendable {
     /// Seconds without a heartbeat after which a node counts as dead and its runs are adopted.
     let nodeTimeout: Int
     private let entries = NIOLockedValueBox([String: Entry]())
+    /// This node's own active runs the last beat saw without a task, as `id@epoch` (`recover`).
+    private let ownWithoutTask = NIOLockedValueBox(Set<String>())
     private let accepting = NIOLockedValueBox(true)
     private let recovered = NIOLockedValueBox(false)
 
@@ -149,11 +151,24 @@ public final class RunEngine: Service, Sendable {
     /// of nodes that stopped beating, and this node's own that no task of it drives (its previous
     /// life's, or a task that could not record its end). Each run is adopted by one node only,
     /// and adopting bumps its epoch, which fences off the old owner should it wake up.
-    func recover() async throws {
+    ///
+    /// A request commits a run (created, or queued again with tool outputs) before it hands the
+    /// run to a task, so a beat can see one of this node's runs between the two. Past `startup`,
+    /// one of its own runs is adopted only when two beats in a row see it without a task, with
+    /// the same lease: else the adoption would fence off the task about to start.
+    func recover(startup: Bool = false) async throws {
         let orphans = try await store.orphanedRuns(withStatus: [.queued, .in_progress, .cancelling], node: nodeID,
                                                    timeout: nodeTimeout, includeOwn: true,
                                                    skipping: { [entries] id in entries.withLockedValue { $0[id] != nil } })
+        let seenBefore = ownWithoutTask.withLockedValue { $0 }
+        var seenNow: Set<String> = []
+        defer { ownWithoutTask.withLockedValue { $0 = seenNow } }
         for orphan in orphans {
+            if orphan.owner == nodeID, !startup {
+                let sighting = "\(orphan.run.id)@\(orphan.epoch)"
+                seenNow.insert(sighting)
+                guard seenBefore.contains(sighting) else { continue }
+            }
             let (run, owner) = (orphan.run, orphan.owner)
             guard entries.withLockedValue({ $0[run.id] == nil }) else { continue }
             guard let lease = try await store.adopt(orphan, node: nodeID) else { continue }
@@ -204,7 +219,7 @@ public final class RunEngine: Service, Sendable {
     public func run() async throws {
         do {
             try await store.heartbeat(node: nodeID)
-            try await recover()
+            try await recover(startup: true)
             recovered.withLockedValue { $0 = true }
         } catch {
             logger.error("could not resume runs left by the last process", metadata: ["error": "\(error)"])
@@ -248,7 +263,7 @@ public final class RunEngine: Service, Sendable {
                 do {
                     try await store.heartbeat(node: nodeID)
                     try await dropLostLeases()
-                    try await recover()
+                    try await recover(startup: !hasRecovered)
                     recovered.withLockedValue { $0 = true }
                 } catch {
                     logger.error("heartbeat or adoption failed", metadata: ["error": "\(error)"])
