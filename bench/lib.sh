@@ -60,16 +60,18 @@ free_port() {
     "$BENCH_PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
-# wait_http URL PID NAME: until URL answers with any HTTP status (bounded).
+# wait_http URL PID NAME [CURL_OPTION...]: until URL answers with any HTTP status (bounded);
+# the options go to curl (e.g. --cacert FILE for an https URL).
 wait_http() {
     local url="$1" pid="$2" name="$3" limit="${SERVER_READY_TIMEOUT:-60}" code
+    shift 3
     local deadline=$((SECONDS + limit))
     while [ "$SECONDS" -lt "$deadline" ]; do
         if ! kill -0 "$pid" 2>/dev/null; then
             log "$name exited before answering"
             return 1
         fi
-        code="$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$url" || true)"
+        code="$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$@" "$url" || true)"
         if [ -n "$code" ] && [ "$code" != 000 ]; then
             return 0
         fi

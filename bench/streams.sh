@@ -4,7 +4,14 @@
 #      generators: $ASSISTANTS_BENCH_BIN, else .build/release/assistants-bench (bench/swift/);
 #      both built (swift build -c release, under /tmp/swift-build.lock) when missing unless SKIP_BUILD=1
 #   2. `assistants-bench streams-upstream`: an upstream (Hummingbird) that answers every chat
-#      completion with DELTAS chunks, one every INTERVAL seconds, each stamped with its send time
+#      completion with DELTAS chunks, one every INTERVAL seconds, each stamped with its send time.
+#      Over HTTP/1.1 each streamed run holds a client and an upstream connection in the server
+#      (2 x STREAMS + 300 descriptors); when the open-files hard limit cannot hold that (here it
+#      is 20,000 and cannot be raised), or with UPSTREAM_HTTP=2, the upstream speaks HTTPS and
+#      HTTP/2 instead (ALPN; AsyncHTTPClient has no cleartext HTTP/2), as hosted upstreams do, and
+#      the server multiplexes its calls over a few connections: a throwaway CA and a certificate
+#      for 127.0.0.1 are made with the openssl CLI in the temp dir, and the server trusts the CA
+#      through ASSISTANTS_UPSTREAM_CA_FILE. Without openssl, HTTP/1.1 with a warning.
 #   3. the server, with the hostile-input protections in force: idle timeout, slow-request
 #      timeout, ASSISTANTS_MAX_CONNECTIONS (STREAMS + 100), the open-files soft limit raised to
 #      the hard one; ASSISTANTS_UPSTREAM_MAX_CONNECTIONS (STREAMS) lets every run stream at once
@@ -13,11 +20,13 @@
 #      /health every 100 ms meanwhile. The load is Swift so that the two cores it shares with the
 #      server are not spent in a Python reader (the asyncio driver this replaced took more CPU
 #      than the server, and its own queueing showed up as the server's latency).
-#   5. print: streams completed / dropped, server peak RSS, server CPU seconds, added latency per
-#      delta p50/p99, /health p50/p99, peak descriptors; targets: none dropped, RSS < 1 GB,
-#      /health p99 < 50 ms, added latency per delta p99 < 10 ms
+#   5. print: the upstream protocol and its connections by negotiated protocol, streams
+#      completed / dropped, server peak RSS, server CPU seconds, added latency per delta p50/p99,
+#      /health p50/p99, peak descriptors; targets: none dropped, RSS < 1 GB, /health p99 < 50 ms,
+#      added latency per delta p99 < 10 ms
 #
 # Env: STREAMS (10000), DELTAS (60), INTERVAL (1.0 s), RATE (250 streams opened per second),
+#      UPSTREAM_HTTP (1: HTTP/1.1, 2: HTTP/2 over TLS; default 2 when the descriptors need it),
 #      MAX_CONNECTIONS (STREAMS + 100), UPSTREAM_MAX_CONNECTIONS (STREAMS),
 #      IDLE_TIMEOUT (60), SLOW_REQUEST (10), SKIP_BUILD=1, ASSISTANTS_SERVER_BIN,
 #      ASSISTANTS_BENCH_BIN, and bench/lib.sh's.
@@ -49,27 +58,67 @@ done
 
 # Descriptors: each process here raises its soft limit to the hard one. A streamed run holds a
 # client connection and, with an HTTP/1.1 upstream, an upstream one: the server needs about
-# 2 x STREAMS descriptors.
+# 2 x STREAMS descriptors then, and STREAMS with HTTP/2 (a few upstream connections in all).
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 FD_LIMIT="$(ulimit -n)"
 FD_NEED=$((2 * STREAMS + 300))
-if [ "$FD_LIMIT" != unlimited ] && [ "$FD_LIMIT" -lt "$FD_NEED" ]; then
+FD_SHORT=0
+if [ "$FD_LIMIT" != unlimited ] && [ "$FD_LIMIT" -lt "$FD_NEED" ]; then FD_SHORT=1; fi
+case "${UPSTREAM_HTTP:-}" in
+    1) UPSTREAM_TLS=0 ;;
+    2) UPSTREAM_TLS=1 ;;
+    "") UPSTREAM_TLS="$FD_SHORT" ;;
+    *) log "UPSTREAM_HTTP must be 1 (HTTP/1.1) or 2 (HTTP/2 over TLS), not '$UPSTREAM_HTTP'"; exit 1 ;;
+esac
+if [ "$UPSTREAM_TLS" = 1 ] && ! command -v openssl >/dev/null 2>&1; then
+    log "no openssl CLI to make the upstream's certificate: the upstream speaks HTTP/1.1 (install openssl for HTTP/2 over TLS)"
+    UPSTREAM_TLS=0
+fi
+if [ "$UPSTREAM_TLS" = 0 ] && [ "$FD_SHORT" = 1 ]; then
     log "warning: open-files limit $FD_LIMIT (hard) < $FD_NEED that $STREAMS streams need in the server (a client and an upstream connection each); past about $(((FD_LIMIT - 300) / 2)) streams, runs wait for an upstream connection (the server bounds them by its descriptors)"
+elif [ "$UPSTREAM_TLS" = 1 ] && [ "$FD_LIMIT" != unlimited ] && [ "$FD_LIMIT" -lt $((STREAMS + 400)) ]; then
+    log "warning: open-files limit $FD_LIMIT (hard) < $((STREAMS + 400)) that $STREAMS client connections need in the server"
 fi
 
 BENCH_TMP="$(mktemp -d "${TMPDIR:-/tmp}/assistants-bench.XXXXXX")"
 UPSTREAM_PORT="$(free_port)"
-log "starting upstream: assistants-bench streams-upstream --port $UPSTREAM_PORT --deltas $DELTAS --interval $INTERVAL"
-"$ASSISTANTS_BENCH_BIN" streams-upstream --port "$UPSTREAM_PORT" --deltas "$DELTAS" --interval "$INTERVAL" \
-    >"$BENCH_TMP/upstream.log" 2>&1 &
+UPSTREAM_ARGS=(--port "$UPSTREAM_PORT" --deltas "$DELTAS" --interval "$INTERVAL")
+UPSTREAM_CURL=()
+SERVER_TLS_ENV=()
+if [ "$UPSTREAM_TLS" = 1 ]; then
+    # A throwaway CA (it signs one certificate, then its key is deleted) and the upstream's
+    # certificate for 127.0.0.1 (an IP SAN: no host name is involved), EC P-256, valid two days.
+    (
+        cd "$BENCH_TMP"
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+            -subj "/CN=assistants-bench throwaway CA" -keyout ca.key -out upstream-ca.pem \
+            -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+        openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+            -subj "/CN=127.0.0.1" -keyout upstream.key -out upstream.csr
+        printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n' >upstream.ext
+        openssl x509 -req -in upstream.csr -CA upstream-ca.pem -CAkey ca.key -set_serial "0x$(openssl rand -hex 8)" \
+            -days 2 -extfile upstream.ext -out upstream.pem
+        rm -f ca.key upstream.csr upstream.ext
+    ) >"$BENCH_TMP/openssl.log" 2>&1 || { log "openssl failed:"; cat "$BENCH_TMP/openssl.log" >&2; KEEP_TMP=1; exit 1; }
+    UPSTREAM_PROTOCOL="HTTP/2 over TLS"
+    UPSTREAM_BASE="https://127.0.0.1:$UPSTREAM_PORT"
+    UPSTREAM_ARGS+=(--tls-cert "$BENCH_TMP/upstream.pem" --tls-key "$BENCH_TMP/upstream.key")
+    UPSTREAM_CURL=(--cacert "$BENCH_TMP/upstream-ca.pem")
+    SERVER_TLS_ENV=(ASSISTANTS_UPSTREAM_CA_FILE="$BENCH_TMP/upstream-ca.pem")
+else
+    UPSTREAM_PROTOCOL="HTTP/1.1"
+    UPSTREAM_BASE="http://127.0.0.1:$UPSTREAM_PORT"
+fi
+log "starting upstream ($UPSTREAM_PROTOCOL): assistants-bench streams-upstream ${UPSTREAM_ARGS[*]}"
+"$ASSISTANTS_BENCH_BIN" streams-upstream "${UPSTREAM_ARGS[@]}" >"$BENCH_TMP/upstream.log" 2>&1 &
 UPSTREAM_PID=$!
 track_pid "$UPSTREAM_PID"
-if ! wait_http "http://127.0.0.1:$UPSTREAM_PORT/health" "$UPSTREAM_PID" upstream; then
+if ! wait_http "$UPSTREAM_BASE/health" "$UPSTREAM_PID" upstream "${UPSTREAM_CURL[@]}"; then
     tail -n 30 "$BENCH_TMP/upstream.log" >&2 || true
     exit 1
 fi
 
-start_server ASSISTANTS_UPSTREAM_URL="http://127.0.0.1:$UPSTREAM_PORT/v1" ASSISTANTS_UPSTREAM_API_KEY=bench-upstream-key \
+start_server ASSISTANTS_UPSTREAM_URL="$UPSTREAM_BASE/v1" ASSISTANTS_UPSTREAM_API_KEY=bench-upstream-key "${SERVER_TLS_ENV[@]}" \
     ASSISTANTS_MAX_CONNECTIONS="$MAX_CONNECTIONS" ASSISTANTS_UPSTREAM_MAX_CONNECTIONS="$UPSTREAM_MAX_CONNECTIONS" \
     ASSISTANTS_IDLE_TIMEOUT_SECONDS="$IDLE_TIMEOUT" ASSISTANTS_SLOW_REQUEST_SECONDS="$SLOW_REQUEST" \
     ASSISTANTS_LOCAL_MODEL=off ASSISTANTS_EMBEDDING_MODEL=none
@@ -84,10 +133,10 @@ timeout 3600 "$ASSISTANTS_BENCH_BIN" streams-driver \
     --streams "$STREAMS" --deltas "$DELTAS" --rate "$RATE" \
     --read-timeout "$(awk -v i="$INTERVAL" 'BEGIN {print int(i * 3 + 30)}')" \
     >"$BENCH_TMP/driver.out" 2>"$BENCH_TMP/driver.err" || status=$?
-UPSTREAM_STATS="$(curl -s -m 5 "http://127.0.0.1:$UPSTREAM_PORT/stats" || echo '{}')"
+UPSTREAM_STATS="$(curl -s -m 5 "${UPSTREAM_CURL[@]}" "$UPSTREAM_BASE/stats" || echo '{}')"
 
-printf '\n== bench/streams.sh: %s streams x %s deltas every %s s, %s opened/s, SQLite, %s ==\n' \
-    "$STREAMS" "$DELTAS" "$INTERVAL" "$RATE" "$ASSISTANTS_SERVER_BIN"
+printf '\n== bench/streams.sh: %s streams x %s deltas every %s s, %s opened/s, SQLite, upstream %s, %s ==\n' \
+    "$STREAMS" "$DELTAS" "$INTERVAL" "$RATE" "$UPSTREAM_PROTOCOL" "$ASSISTANTS_SERVER_BIN"
 printf 'load average before: %s; server: open files %s, ASSISTANTS_MAX_CONNECTIONS=%s, ASSISTANTS_UPSTREAM_MAX_CONNECTIONS=%s, idle timeout %s s, slow requests %s s; idle RSS %s MB\n' \
     "$LOAD_BEFORE" "$SERVER_FD_LIMIT" "$MAX_CONNECTIONS" "$UPSTREAM_MAX_CONNECTIONS" "$IDLE_TIMEOUT" "$SLOW_REQUEST" "$(kb_to_mb "$idle_rss_kb")"
 verdict=0
@@ -101,6 +150,11 @@ up = json.loads(sys.argv[2] or "{}")
 print(f"streams: {r['completed']}/{r['streams']} completed, {r['dropped']} dropped; most open at once {r['most_open']} "
       f"(upstream: most {up.get('most_open', '?')} replies streaming at once); opened in {r['opened_in_s']} s, "
       f"all done in {r['wall_s']} s")
+if up.get("connections") is not None:
+    print("upstream connections accepted, by negotiated protocol (two are this script's /health and /stats probes): "
+          + (", ".join(f"{name} {count}" for name, count in sorted(up["connections"].items())) or "none"))
+if up.get("failed"):
+    print(f"  upstream replies that ended early: {up['failed']}")
 if r["dropped_reasons"]:
     print(f"  dropped: {r['dropped_reasons']}")
 print(f"server: peak RSS {r['server_rss_peak_mb']} MB, CPU {r['server_cpu_s']} s (utime+stime; "

@@ -25,6 +25,7 @@ func buildApplication(
     RuntimeDependencies.check(logger: logger)
     let blobStore = configuration.effectiveBlobStore
     try blobStore.check(databaseURL: configuration.databaseURL)
+    let upstreamTLS = try UpstreamTLS.configuration(caFile: configuration.upstreamCAFile)
     let store = try await ObjectStore.open(url: configuration.databaseURL, logger: logger)
     let blobs = try blobStore.make(driver: store.driver, dataDirectory: configuration.dataDirectory)
     logger.info("file bytes: \(blobStore.rawValue) blob store")
@@ -59,11 +60,16 @@ func buildApplication(
     httpConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit =
         models.httpClientConnectionLimit(defaultLimit: configuration.upstreamMaxConnections)
     httpConfiguration.timeout.connect = .seconds(10)
+    if let upstreamTLS, let caFile = configuration.upstreamCAFile {
+        // AsyncHTTPClient still offers h2 and http/1.1 by ALPN on top of this configuration.
+        httpConfiguration.tlsConfiguration = upstreamTLS.tls
+        logger.info("upstream TLS: the system's trust roots and \(upstreamTLS.certificates) CA certificate(s) from \(caFile)")
+    }
     let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
     let openFiles = currentOpenFilesLimit()
     let maxConnections = configuration.connections.maxConnections ?? ConnectionLimits.defaultMaxConnections(openFilesLimit: openFiles)
     let upstreamBudget = UpstreamGates.descriptorBudget(openFilesLimit: openFiles, maxConnections: maxConnections)
-    logger.info("upstream connections: \(configuration.upstreamMaxConnections) per host unless a route sets its own, at most \(upstreamBudget) in all (open files \(openFiles))")
+    logger.info("upstream calls: \(configuration.upstreamMaxConnections) at once per host unless a route sets its own; to http:// upstreams (a connection each) at most \(upstreamBudget) in all (open files \(openFiles)); https:// ones share HTTP/2 connections, bounded by their route only")
     let client = model ?? ChatCompletionsClient(
         http: http, retry: .init(attempts: configuration.upstreamAttempts, baseDelay: configuration.upstreamRetryDelay), logger: logger,
         gates: UpstreamGates(defaultLimit: configuration.upstreamMaxConnections, total: upstreamBudget))

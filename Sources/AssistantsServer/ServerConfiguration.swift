@@ -38,6 +38,9 @@ public struct ServerConfiguration: Sendable {
     /// Concurrent calls per upstream host for routes without their own `max_connections`
     /// (`ASSISTANTS_UPSTREAM_MAX_CONNECTIONS`); more wait their turn.
     public var upstreamMaxConnections = UpstreamGates.defaultLimit
+    /// A PEM file of one or more CA certificates trusted for `https://` upstreams besides the
+    /// system's roots (`ASSISTANTS_UPSTREAM_CA_FILE`): a self-hosted model behind an internal CA.
+    public var upstreamCAFile: String?
     /// This server among several sharing one PostgreSQL database (`ASSISTANTS_NODE_ID`): nil means
     /// `hostname:port`, which a restarted server keeps, so it resumes its own runs at once.
     public var nodeID: String?

@@ -93,6 +93,7 @@ struct Serve: AsyncParsableCommand {
         configuration.modelsConfigPath = setting(modelsConfig, "ASSISTANTS_MODELS_CONFIG")
         configuration.upstreamURL = setting(nil, "ASSISTANTS_UPSTREAM_URL")
         configuration.upstreamAPIKey = setting(nil, "ASSISTANTS_UPSTREAM_API_KEY")
+        configuration.upstreamCAFile = setting(nil, "ASSISTANTS_UPSTREAM_CA_FILE")
         configuration.embeddingModel = setting(nil, "ASSISTANTS_EMBEDDING_MODEL")
         configuration.allowUnauthenticated = allowUnauthenticated
         configuration.localModel = try localModel ?? setting(nil, "ASSISTANTS_LOCAL_MODEL").map { try Self.boolean($0, "ASSISTANTS_LOCAL_MODEL") }

@@ -127,7 +127,7 @@ import Testing
     }
 }
 
-/// The bound on all upstream connections together, from the descriptors left.
+/// The bound on all plain-HTTP upstream connections together, from the descriptors left.
 @Suite struct UpstreamDescriptorBudgetTests {
     @Test func budgetIsWhatTheClientConnectionsLeave() {
         #expect(UpstreamGates.descriptorBudget(openFilesLimit: 20_000, maxConnections: 10_000) == 9_744)
@@ -156,5 +156,35 @@ import Testing
         #expect(open.withLockedValue { $0.most } == 1)
         #expect(gates.total?.inUse == 0)
         #expect(gates.gate(for: a).inUse == 0 && gates.gate(for: b).inUse == 0)
+    }
+
+    /// An `https://` upstream multiplexes its calls over HTTP/2: with the total taken by an
+    /// `http://` call, calls to it still go at once (held by their host's gate only), while a
+    /// second `http://` call waits for the total.
+    @Test func totalHoldsPlainHTTPCallsOnly() async throws {
+        let gates = UpstreamGates(defaultLimit: 5, total: 1)
+        let plain = UpstreamEndpoint(baseURL: "http://127.0.0.1:1/v1", apiKey: nil, upstreamModel: "a", contextWindow: 1000)
+        let tls = UpstreamEndpoint(baseURL: "https://127.0.0.1:2/v1", apiKey: nil, upstreamModel: "a", contextWindow: 1000)
+        #expect(UpstreamGates.callHoldsAConnection(plain) && !UpstreamGates.callHoldsAConnection(tls))
+        try await gates.withPermit(for: plain) {
+            #expect(gates.total?.inUse == 1)
+            // Two https calls at once, each bounded by a deadline instead of hanging if held.
+            let calls = (0..<2).map { _ in
+                Task { try await gates.withPermit(for: tls) { try await Task.sleep(for: .milliseconds(200)) } }
+            }
+            let deadline = ContinuousClock.now + .seconds(5)
+            while gates.gate(for: tls).inUse < 2, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(gates.gate(for: tls).inUse == 2)
+            #expect(gates.total?.inUse == 1 && gates.total?.waiting == 0)
+            calls.forEach { $0.cancel() }
+            for call in calls { _ = await call.result }
+
+            let second = Task { try await gates.withPermit(for: plain) {} }
+            while gates.total?.waiting ?? 0 < 1, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(gates.total?.waiting == 1)
+            second.cancel()
+            _ = await second.result
+        }
+        #expect(gates.total?.inUse == 0 && gates.gate(for: tls).inUse == 0)
     }
 }

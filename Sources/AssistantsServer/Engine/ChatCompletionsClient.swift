@@ -174,11 +174,20 @@ final class ChatCompletionsClient: ChatModel {
         /// What the run's own handling of a delta threw (its store write, a lost lease): not the upstream's fault.
         struct HandlerFailure: Error { var error: any Error }
         do {
-            for try await buffer in response.body {
+            var body = response.body.makeAsyncIterator()
+            while let buffer = try await body.next() {
                 for line in lines.push(buffer) {
                     guard line.hasPrefix("data:") else { continue }
                     let data = line.dropFirst(5).drop(while: { $0 == " " })
-                    if data == "[DONE]" { return accumulator.turn }
+                    if data == "[DONE]" {
+                        // The body's end follows at once: read on to it. Dropping the body here
+                        // resets an HTTP/2 stream, and upstreams count resets against their
+                        // rapid-reset limit (200 in 30 s in swift-nio-http2), past which they
+                        // close the connection with every call on it; over HTTP/1.1 it costs the
+                        // connection. A failure past [DONE] does not spoil the complete turn.
+                        do { while try await body.next() != nil {} } catch { if Task.isCancelled { throw CancellationError() } }
+                        return accumulator.turn
+                    }
                     try await accumulator.add(try decodeChunk(data.utf8)) { delta in
                         do { try await onDelta(delta) } catch { throw HandlerFailure(error: error) }
                     }
