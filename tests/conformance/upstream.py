@@ -475,7 +475,7 @@ class ScriptedUpstream:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, mode: str = "scripted",
                  default_text: str = "ok", tool_round_trip: bool = False, delay: float = 0.0,
                  verbose: bool = False, models: Optional[list] = None, stream_chunks: Optional[int] = None,
-                 stamp: bool = False, nodelay: bool = False):
+                 stamp: bool = False, nodelay: bool = False, tls: Optional["ssl.SSLContext"] = None):
         if host not in ("127.0.0.1", "localhost", "::1") and not host.startswith("127."):
             raise ValueError("the scripted upstream listens on loopback only")
         self.host = host
@@ -488,6 +488,7 @@ class ScriptedUpstream:
         self.stream_chunks = stream_chunks  # instant mode: chunks per reply (None: word-split)
         self.stamp = stamp                  # instant mode: stamped chunks (see stamped())
         self.nodelay = nodelay              # TCP_NODELAY on accepted connections
+        self.tls = tls                      # a server-side SSLContext: HTTPS (HTTP/1.1) instead of HTTP
         self.models = set(models or ["gpt-4o-mini", "gpt-4o", "scripted-model"])
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
@@ -503,6 +504,8 @@ class ScriptedUpstream:
     def start(self) -> "ScriptedUpstream":
         self._httpd = _Server((self.host, self.port), _Handler)
         self._httpd.upstream = self
+        if self.tls is not None:
+            self._httpd.socket = self.tls.wrap_socket(self._httpd.socket, server_side=True)
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
                                         name=f"scripted-upstream-{self.port}", daemon=True)
@@ -524,7 +527,7 @@ class ScriptedUpstream:
     @property
     def base_url(self) -> str:
         """The OpenAI-compatible base URL, ending in /v1."""
-        return f"http://{self.host}:{self.port}/v1"
+        return f"{'https' if self.tls is not None else 'http'}://{self.host}:{self.port}/v1"
 
     url = base_url
 
