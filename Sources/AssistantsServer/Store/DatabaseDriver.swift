@@ -36,3 +36,11 @@ extension DatabaseDriver {
         }
     }
 }
+
+extension Array {
+    /// Slices small enough to bind in one statement, a few parameters per element (SQLite allows
+    /// 32,766 parameters, PostgreSQL 65,535).
+    func bindBatches(of size: Int = 500) -> [ArraySlice<Element>] {
+        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
+    }
+}

@@ -105,8 +105,8 @@ public struct PostgresBlobStore: BlobStore {
             try await database.raw("DELETE FROM blobs WHERE file_id IN (\(unrecorded))").run()
         }
         let local = try await folder.tidyTemporariesAndListIDs()
-        for start in stride(from: 0, to: local.count, by: 500) {
-            let batch = Array(local[start..<Swift.min(start + 500, local.count)])
+        for slice in local.bindBatches() {
+            let batch = Array(slice)
             let kept = try await driver.withReader { database in
                 try await database.raw("SELECT file_id FROM blobs WHERE file_id IN (\(binds: batch))").all()
                     .map { try $0.decode(column: "file_id", as: String.self) }

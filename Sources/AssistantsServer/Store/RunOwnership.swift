@@ -56,17 +56,11 @@ extension ObjectStore {
                 .map { try $0.decode(column: "id", as: String.self) }
         }.filter { !skipping($0) }
         var orphans: [OwnedRun] = []
-        for batch in Self.batches(of: ids) {
+        for batch in ids.bindBatches() {
             // Read again under the same condition: the sighting that `adopt` compares is this one.
             orphans += try await runs(where: "id IN (\(binds: Array(batch))) AND \(condition)")
         }
         return orphans
-    }
-
-    /// Slices of `values` small enough to bind in one statement (SQLite allows 32,766 parameters,
-    /// PostgreSQL 65,535).
-    static func batches<T>(of values: [T], size: Int = 500) -> [ArraySlice<T>] {
-        stride(from: 0, to: values.count, by: size).map { values[$0..<min($0 + size, values.count)] }
     }
 
     /// Every active run past its `expires_at` by the database's clock that `node` should end:
@@ -104,7 +98,7 @@ extension ObjectStore {
     /// with a lost lease reads its rows.
     public func lostLeases(_ leases: [RunLease]) async throws -> [RunLease] {
         var lost: [RunLease] = []
-        for batch in Self.batches(of: leases) {
+        for batch in leases.bindBatches() {
             let leased = batch.map { "(\(bind: $0.runID), \(bind: $0.owner), \(bind: $0.epoch))" as SQLQueryString }.joined(separator: ", ")
             let holding = try await driver.withReader { database in
                 try await database.raw("SELECT COUNT(*) AS holding FROM runs WHERE (id, owner, epoch) IN (VALUES \(leased))")
