@@ -66,12 +66,13 @@ func buildApplication(
         logger.info("upstream TLS: the system's trust roots and \(upstreamTLS.certificates) CA certificate(s) from \(caFile)")
     }
     let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
+    let modelClients = UpstreamHTTPClients(group: .singleton, shared: http, configuration: httpConfiguration)
     let openFiles = currentOpenFilesLimit()
     let maxConnections = configuration.connections.maxConnections ?? ConnectionLimits.defaultMaxConnections(openFilesLimit: openFiles)
     let upstreamBudget = UpstreamGates.descriptorBudget(openFilesLimit: openFiles, maxConnections: maxConnections)
     logger.info("upstream calls: \(configuration.upstreamMaxConnections) at once per host unless a route sets its own; to http:// upstreams (a connection each) at most \(upstreamBudget) in all (open files \(openFiles)); https:// ones share HTTP/2 connections, bounded by their route only")
     let client = model ?? ChatCompletionsClient(
-        http: http, retry: .init(attempts: configuration.upstreamAttempts, baseDelay: configuration.upstreamRetryDelay), logger: logger,
+        clients: modelClients, retry: .init(attempts: configuration.upstreamAttempts, baseDelay: configuration.upstreamRetryDelay), logger: logger,
         gates: UpstreamGates(defaultLimit: configuration.upstreamMaxConnections, total: upstreamBudget))
     let embedder = configuration.embeddingModel.flatMap { model in
         model == "none" ? nil : models.endpoint(for: model).map { Embedder(http: http, endpoint: $0) }
@@ -91,17 +92,18 @@ func buildApplication(
                              codeInterpreterUnavailable: codeService.unavailableReason)
     let limits = configuration.connections
     let counter = ConnectionCounter()
-    logger.info("connections: at most \(maxConnections), idle timeout \(limits.idleTimeoutSeconds) s, slow requests closed after \(limits.slowRequestSeconds) s")
+    logger.info("connections: at most \(maxConnections), idle timeout \(limits.idleTimeoutSeconds) s, slow requests closed after \(limits.slowRequestSeconds) s, listen backlog \(limits.listenBacklog)")
     var app = Application(
         router: router,
         server: .http1(configuration: .init(
             additionalChannelHandlers: [ConnectionGuard(limits: limits, maxConnections: maxConnections, counter: counter, logger: logger)],
             idleTimeout: .seconds(Int64(limits.idleTimeoutSeconds)))),
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "assistants-server"),
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "assistants-server",
+                             backlog: limits.listenBacklog),
         logger: logger)
     // Shut down in reverse: the server stops taking requests, the engine drains, then the database closes.
     if let tracing = configuration.tracingService { app.addServices(tracing) }  // first in, last out: flushes the others' spans
-    app.addServices(ResourcesService(store: store, http: http), codeService, ingestion, engine, hub,
+    app.addServices(ResourcesService(store: store, http: http, modelClients: modelClients), codeService, ingestion, engine, hub,
                     EventLoopLagService(group: MultiThreadedEventLoopGroup.singleton, logger: logger))
     app.addServices(HousekeepingService(store: store, blobs: blobs, codeInterpreter: codeService,
                                         interval: .seconds(configuration.sweepSeconds), logger: logger))
@@ -132,7 +134,7 @@ func buildRouter(configuration: ServerConfiguration, store: ObjectStore, blobs: 
     router.add(middleware: ErrorMiddleware())
     router.get("health") { _, _ in Response.json("{\"status\":\"ok\"}") }
     router.get("ready") { _, _ in try await Readiness.check(store: store, engine: engine) }
-    let v1 = router.group("v1").add(middleware: AuthMiddleware(keys: configuration.apiKeys)).add(middleware: V1DialectMiddleware())
+    let v1 = router.group("v1").add(middleware: EventLoopAffinityMiddleware()).add(middleware: AuthMiddleware(keys: configuration.apiKeys)).add(middleware: V1DialectMiddleware())
     AssistantsController(store: store, library: retrieval.library).addRoutes(to: v1)
     ThreadsController(store: store, library: retrieval.library).addRoutes(to: v1)
     MessagesController(store: store, library: retrieval.library).addRoutes(to: v1)
@@ -147,13 +149,15 @@ func buildRouter(configuration: ServerConfiguration, store: ObjectStore, blobs: 
     return router
 }
 
-/// Closes the database and the upstream HTTP client when the server shuts down.
+/// Closes the database and the upstream HTTP clients when the server shuts down.
 struct ResourcesService: Service {
     let store: ObjectStore
     let http: HTTPClient
+    let modelClients: UpstreamHTTPClients
 
     func run() async throws {
         try? await gracefulShutdown()
+        await modelClients.shutdownLoopClients()
         try? await http.shutdown()
         await store.shutdown()
     }

@@ -138,6 +138,7 @@ struct Serve: AsyncParsableCommand {
             configuration.connections.slowRequestSeconds = value
         }
         if let value = try integer("ASSISTANTS_MAX_CONNECTIONS", in: 1...Int.max) { configuration.connections.maxConnections = value }
+        if let value = try integer("ASSISTANTS_LISTEN_BACKLOG", in: 1...65_535) { configuration.connections.listenBacklog = value }
         if let value = try integer("ASSISTANTS_VECTOR_CACHE_MB", in: 0...(1 << 24), hint: "MiB") { configuration.vectorCacheMB = value }
         if let value = try integer("ASSISTANTS_UPSTREAM_MAX_CONNECTIONS", in: 1...(1 << 20)) { configuration.upstreamMaxConnections = value }
 

@@ -216,4 +216,19 @@ import Testing
         #expect(try JSONTreeDecoder.decode(JSONValue.self, from: #"{"a":[1,{"b":null}]}"#) == ["a": [1, ["b": .null]]])
         #expect(try JSONTreeDecoder.decode([String: String].self, from: #"{"a":"1"}"#) == ["a": "1"])
     }
+
+    @Test func aTextDeltaIsTheAPIsMessageDelta() throws {
+        let tricky = "a \"quote\", a \\ backslash,\nnew line, tab\t, \u{01} and caf\u{e9} \u{1F600}"
+        for first in [true, false] {
+            let text = TurnState.textDelta(messageID: "msg_abc", text: tricky, first: first)
+            var part: JSONValue = ["value": .string(tricky)]
+            if first { part = ["value": .string(tricky), "annotations": []] }
+            let expected: JSONValue = [
+                "id": "msg_abc", "object": "thread.message.delta",
+                "delta": ["content": [["index": 0, "type": "text", "text": part]]],
+            ]
+            #expect(try JSONText.parse(text) == expected)
+            #expect(try JSONSerialization.jsonObject(with: Data(text.utf8)) is [String: Any])
+        }
+    }
 }

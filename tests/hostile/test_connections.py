@@ -299,3 +299,35 @@ def test_sse_stream_with_pause_not_closed(hostile_server, upstream):
     srv = hostile_server(env={"ASSISTANTS_IDLE_TIMEOUT_SECONDS": "2"})
     events, done, dt = _stream_run(srv, upstream, slow("paused reply", chunks=2, delay=3.0))
     assert "thread.run.completed" in events and done, f"stream cut after {dt:.1f}s: {events}"
+
+
+# --------------------------------------------------------------------------- the listen backlog
+
+
+def _listen_backlog(port: int) -> int | None:
+    """The backlog of the socket listening on ``port`` (ss's Send-Q for a listener), or None without ss."""
+    import shutil
+    import subprocess
+
+    if shutil.which("ss") is None:
+        return None
+    out = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True, timeout=10).stdout
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) >= 4 and fields[0] == "LISTEN":
+            return int(fields[2])
+    raise AssertionError(f"no listener on port {port} in ss's output: {out!r}")
+
+
+def test_listen_backlog(hostile_server):
+    """The listening socket's backlog is ASSISTANTS_LISTEN_BACKLOG (4096 by default, capped by
+    net.core.somaxconn), not NIO's 256: a client opening a few hundred streams a second
+    overflowed 256 while the server was busy, and its dropped SYNs were retried seconds later."""
+    somaxconn = int(open("/proc/sys/net/core/somaxconn").read())
+    srv = hostile_server()
+    backlog = _listen_backlog(srv.port)
+    if backlog is None:
+        pytest.skip("no ss (iproute2) to read the listen backlog")
+    assert backlog == min(4096, somaxconn), f"default listen backlog: {backlog}"
+    srv = hostile_server(env={"ASSISTANTS_LISTEN_BACKLOG": "1000"})
+    assert _listen_backlog(srv.port) == min(1000, somaxconn)

@@ -37,14 +37,18 @@ final class ChatCompletionsClient: ChatModel {
         }
     }
 
-    let http: HTTPClient
+    let clients: UpstreamHTTPClients
     let retry: RetryPolicy
     let logger: Logger
     /// Each route's cap on concurrent calls: a call past it waits for a turn (`UpstreamGates`).
     let gates: UpstreamGates
 
-    init(http: HTTPClient, retry: RetryPolicy, logger: Logger, gates: UpstreamGates = UpstreamGates()) {
-        self.http = http
+    convenience init(http: HTTPClient, retry: RetryPolicy, logger: Logger, gates: UpstreamGates = UpstreamGates()) {
+        self.init(clients: UpstreamHTTPClients(http), retry: retry, logger: logger, gates: gates)
+    }
+
+    init(clients: UpstreamHTTPClients, retry: RetryPolicy, logger: Logger, gates: UpstreamGates = UpstreamGates()) {
+        self.clients = clients
         self.retry = retry
         self.logger = logger
         self.gates = gates
@@ -134,6 +138,7 @@ final class ChatCompletionsClient: ChatModel {
             request.headers.add(name: "Authorization", value: "Bearer \(key)")
         }
         request.body = .bytes(ByteBuffer(bytes: bytes))
+        let http = clients.current
         // W3C traceparent of the model call's span. AsyncHTTPClient adds it itself when it traces
         // (with the tracer bootstrapped before it was made); else it is added here.
         if http.tracer == nil, let context = ServiceContext.current {

@@ -47,16 +47,9 @@ final class TurnState {
             try await ensureMessage(store: listened || now - since >= Self.storeAfter)
             text += chunk
             guard let message, listened else { return }
-            var part: JSONValue = ["value": .string(chunk)]
-            if !sentFirstText {
-                part = ["value": .string(chunk), "annotations": []]
-                sentFirstText = true
-            }
-            let event: JSONValue = [
-                "id": .string(message.id), "object": "thread.message.delta",
-                "delta": ["content": [["index": 0, "type": "text", "text": part]]],
-            ]
-            hub.publish(runID: run.id, RunEvent(.messageDelta, data: event.jsonString))
+            let first = !sentFirstText
+            sentFirstText = true
+            hub.publish(runID: run.id, RunEvent(.messageDelta, data: Self.textDelta(messageID: message.id, text: chunk, first: first)))
         case .toolCall(let index, let id, let name, let arguments):
             try await closeMessage()
             let step = try await toolStep()
@@ -142,11 +135,23 @@ final class TurnState {
         try await ensureMessage()
         text = finalText
         guard let message, hub.hasListeners(runID: run.id) else { return }
-        let event: JSONValue = [
-            "id": .string(message.id), "object": "thread.message.delta",
-            "delta": ["content": [["index": 0, "type": "text", "text": ["value": .string(finalText), "annotations": []]]]],
-        ]
-        hub.publish(runID: run.id, RunEvent(.messageDelta, data: event.jsonString))
+        sentFirstText = true
+        hub.publish(runID: run.id, RunEvent(.messageDelta, data: Self.textDelta(messageID: message.id, text: finalText, first: true)))
+    }
+
+    /// The `thread.message.delta` of a text fragment, written straight to bytes: it is sent once
+    /// per streamed token, and a JSONValue tree for it cost half a dozen allocations. The first
+    /// fragment of a message carries its empty `annotations`, as the API's does.
+    static func textDelta(messageID: String, text: String, first: Bool) -> String {
+        var json: [UInt8] = []
+        json.reserveCapacity(messageID.utf8.count + text.utf8.count + 128)
+        json.append(contentsOf: #"{"id":"#.utf8)
+        JSONText.writeString(messageID, to: &json)
+        json.append(contentsOf: #","object":"thread.message.delta","delta":{"content":[{"index":0,"type":"text","text":{"value":"#.utf8)
+        JSONText.writeString(text, to: &json)
+        if first { json.append(contentsOf: #","annotations":[]"#.utf8) }
+        json.append(contentsOf: "}}]}}".utf8)
+        return String(decoding: json, as: UTF8.self)
     }
 
     /// Stores the text streamed so far into the open message (before the run ends it `incomplete`).

@@ -19,6 +19,11 @@ public struct ConnectionLimits: Sendable {
     /// must have averaged `minimumBodyRate`, else its connection is closed.
     public var slowRequestSeconds = 10
     public var minimumBodyRate = 1024
+    /// Connections the kernel may hold accepted but not yet taken by the server
+    /// (`ASSISTANTS_LISTEN_BACKLOG`; the kernel caps it at `net.core.somaxconn`). Past it, new
+    /// connections' SYNs are dropped and their clients retry after 1, 3, 7, 15 s: at 256 (NIO's
+    /// default), clients opening a few hundred streams a second waited up to 36 s for an answer.
+    public var listenBacklog = 4096
 
     public init() {}
 

@@ -36,7 +36,15 @@ enum EventStreamResponse {
         })
     }
 
+    /// `event: name`, `data: json` and the blank line, written straight into one buffer (once per delta).
     static func frame(_ event: RunEvent) -> ByteBuffer {
-        ByteBuffer(string: "event: \(event.name)\ndata: \(event.data)\n\n")
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(event.name.utf8.count + event.data.utf8.count + 16)
+        buffer.writeStaticString("event: ")
+        buffer.writeString(event.name)
+        buffer.writeStaticString("\ndata: ")
+        buffer.writeString(event.data)
+        buffer.writeStaticString("\n\n")
+        return buffer
     }
 }
