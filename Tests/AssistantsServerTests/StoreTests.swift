@@ -313,6 +313,61 @@ import Testing
         }
     }
 
+    /// The engine's look for expired runs, every second, finds the expired ones through the
+    /// runs_active_expiry index (status, then `expires_at`): on SQLite, a range of that index,
+    /// not a read of every active run's JSON.
+    @Test(arguments: databases)
+    func expiredRunsAreFoundThroughTheExpiryIndex(database: String) async throws {
+        try await withStore(TestSupport.databaseURL(database)) { store async throws in
+            let project = TestSupport.uniqueProject()
+            let node = "me-\(project)"
+            try await store.heartbeat(node: node)
+            func run(expiresIn seconds: Int) -> Run {
+                var run = Run(id: IDPrefix.run.makeID(), created_at: unixNow(), thread_id: "thread_x", assistant_id: "asst_x", model: "m", instructions: "")
+                run.status = .in_progress
+                run.expires_at = unixNow() + seconds
+                return run
+            }
+            let (expired, live) = (run(expiresIn: -5), run(expiresIn: 600))
+            try await store.write(project: project) { session in
+                for run in [expired, live] {
+                    try await session.insert(run)
+                    _ = try await session.takeOver(run: run.id, for: node)
+                }
+            }
+            let found = try await store.runsExpired(node: node, timeout: 15).filter { $0.project == project }
+            #expect(found.map(\.run.id) == [expired.id])
+            let condition = store.expiredRuns(node: node, timeout: 15)
+            if store.driver.dialect == .sqlite {
+                let plan = try await store.driver.withReader { database in
+                    try await database.raw("EXPLAIN QUERY PLAN SELECT body FROM runs WHERE \(condition)").all()
+                        .map { try $0.decode(column: "detail", as: String.self) }
+                }
+                #expect(plan.contains { $0.contains("USING INDEX runs_active_expiry (status=? AND <expr><?)") }, "\(plan)")
+            } else {
+                let indexes = try await store.driver.withReader { database in
+                    try await database.raw("SELECT indexname FROM pg_indexes WHERE tablename = 'runs'").all()
+                        .map { try $0.decode(column: "indexname", as: String.self) }
+                }
+                #expect(indexes.contains("runs_active_expiry") && !indexes.contains("runs_status"))
+            }
+        }
+    }
+
+    /// The heartbeat's check of the leases a node holds looks each run up by id (SQLite's plan):
+    /// it scanned the whole runs table once per batch of 500 before.
+    @Test func leasesAreCheckedThroughTheIDIndex() async throws {
+        try await withStore(TestSupport.databaseURL("sqlite")) { store async throws in
+            let leases = (0..<3).map { RunLease(runID: IDPrefix.run.makeID(), project: "p", owner: "me", epoch: $0) }
+            let plan = try await store.driver.withReader { database in
+                try await database.raw("EXPLAIN QUERY PLAN \(ObjectStore.leasesHolding(leases))").all()
+                    .map { try $0.decode(column: "detail", as: String.self) }
+            }
+            #expect(plan.contains { $0.hasPrefix("SEARCH runs USING INDEX") && $0.contains("(id=?)") }, "\(plan)")
+            #expect(!plan.contains { $0.hasPrefix("SCAN runs") }, "\(plan)")
+        }
+    }
+
     /// A cancel recorded on one node reaches the others at once: the transaction's NOTIFY is
     /// heard by every listener when it commits (PostgreSQL; SQLite has one process and polls).
     @Test(.timeLimit(.minutes(1))) func cancelSignalsReachListenersOnCommit() async throws {
