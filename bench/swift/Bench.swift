@@ -51,3 +51,20 @@ func wallNanos() -> Int64 {
 func printFlushed(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
+
+/// Sleeps until `deadline` on the event loop the task runs on (NIO's singleton group runs every
+/// task here, see `Entry`), instead of `Task.sleep`, whose timer goes through Dispatch's threads
+/// and resumes the task on whichever loop comes next. Throws `CancellationError` if cancelled.
+func sleepOnEventLoop(until deadline: NIODeadline) async throws {
+    let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? MultiThreadedEventLoopGroup.singleton.any()
+    let scheduled = loop.scheduleTask(deadline: deadline) {}
+    do {
+        try await withTaskCancellationHandler {
+            try await scheduled.futureResult.get()
+        } onCancel: {
+            scheduled.cancel()
+        }
+    } catch {
+        throw CancellationError()
+    }
+}
