@@ -46,10 +46,11 @@ final class TurnState {
             // Stored at once for a stream's listeners; for pollers once the answer has streamed a while.
             try await ensureMessage(store: listened || now - since >= Self.storeAfter)
             text += chunk
-            guard let message, listened else { return }
+            // The id alone: binding the whole message would copy it (and retain its every field) per delta.
+            guard listened, let messageID = message?.id else { return }
             let first = !sentFirstText
             sentFirstText = true
-            hub.publish(runID: run.id, RunEvent(.messageDelta, data: Self.textDelta(messageID: message.id, text: chunk, first: first)))
+            hub.publish(runID: run.id, RunEvent(.messageDelta, data: Self.textDelta(messageID: messageID, text: chunk, first: first)))
         case .toolCall(let index, let id, let name, let arguments):
             try await closeMessage()
             let step = try await toolStep()

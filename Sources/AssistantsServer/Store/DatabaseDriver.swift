@@ -6,8 +6,9 @@ public protocol DatabaseDriver: Sendable {
     var dialect: DatabaseDialect { get }
     /// Runs reads on a connection that sees every committed write.
     func withReader<T: Sendable>(_ body: (any SQLDatabase) async throws -> T) async throws -> T
-    /// Like `withReader`, for reads that may take long (a full-text search over many chunks).
-    func withSearchReader<T: Sendable>(_ body: (any SQLDatabase) async throws -> T) async throws -> T
+    /// Like `withReader`, for reads that may take long (a full-text search over many chunks, the
+    /// engine's periodic scans of every run in flight): on SQLite they run off the event loops.
+    func withLongReader<T: Sendable>(_ body: (any SQLDatabase) async throws -> T) async throws -> T
     /// Runs `body` in one transaction: all its writes commit together, or none does.
     func withTransaction<T: Sendable>(_ body: (any SQLDatabase) async throws -> T) async throws -> T
     func shutdown() async
@@ -19,7 +20,7 @@ public enum DatabaseDialect: Sendable {
 }
 
 extension DatabaseDriver {
-    public func withSearchReader<T: Sendable>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
+    public func withLongReader<T: Sendable>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
         try await withReader(body)
     }
 

@@ -37,7 +37,7 @@ public final class ObjectStore: Sendable {
 
     /// A read that may take long (searching many chunks): kept off the threads that serve requests.
     public func search<T: Sendable>(project: String, _ body: (StoreSession) async throws -> T) async throws -> T {
-        try await driver.withSearchReader { try await body(StoreSession(database: $0, dialect: driver.dialect, project: project)) }
+        try await driver.withLongReader { try await body(StoreSession(database: $0, dialect: driver.dialect, project: project)) }
     }
 
     /// One transaction: every write in `body` is durable once this returns, or none happened.

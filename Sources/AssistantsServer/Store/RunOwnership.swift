@@ -52,7 +52,8 @@ extension ObjectStore {
             status IN (\(binds: statuses.map(\.rawValue)))
             AND (owner IS NULL \(own) OR (owner <> \(bind: node) AND owner NOT IN (\(liveNodes(timeout: timeout)))))
             """
-        let ids = try await driver.withReader { database in
+        // Every run in flight, each beat: off the event loops (10,000 ids held one for tens of ms).
+        let ids = try await driver.withLongReader { database in
             try await database.raw("SELECT id FROM runs WHERE \(condition) ORDER BY seq").all()
                 .map { try $0.decode(column: "id", as: String.self) }
         }.filter { !skipping($0) }
@@ -116,11 +117,9 @@ extension ObjectStore {
     public func lostLeases(_ leases: [RunLease]) async throws -> [RunLease] {
         var lost: [RunLease] = []
         for batch in leases.bindBatches() {
-            let holding = try await driver.withReader { database in
+            let holding = try await driver.withLongReader { database in
                 try await database.raw(Self.leasesHolding(batch)).first()?.decode(column: "holding", as: Int.self) ?? 0
             }
-            // Many batches (many runs in flight) take turns with the event loop's other work.
-            await Task.yield()
             if holding == batch.count { continue }
             let current = try await driver.withReader { database in
                 try await database.raw("SELECT id, owner, epoch FROM runs WHERE id IN (\(binds: batch.map(\.runID)))").all()

@@ -66,7 +66,7 @@ public final class SQLiteDriver: DatabaseDriver {
         }
     }
 
-    public func withSearchReader<T: Sendable>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
+    public func withLongReader<T: Sendable>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
         do {
             return try await body(SQLiteHandleDatabase(handle: reader(), logger: logger, eventLoop: eventLoop, offload: true))
         } catch {
