@@ -42,7 +42,12 @@ struct StreamsDriverCommand: AsyncParsableCommand {
         var dropped: [String: Int] = [:]
         var allOpenAt: ContinuousClock.Instant?
         var firstCloseAt: ContinuousClock.Instant?
+        /// The same moments by the wall clock the stamps are in.
+        var allOpenWall: Int64?
+        var firstCloseWall: Int64?
         var latencies: [Int64] = []
+        /// Each latency's stamp (when the upstream sent the delta), in the same order.
+        var stamps: [Int64] = []
         var firstEventMs: [Double] = []
         var health: [(at: ContinuousClock.Instant, ms: Double)] = []
         var healthErrors: [String: Int] = [:]
@@ -201,10 +206,16 @@ struct StreamsDriverCommand: AsyncParsableCommand {
         shared.withLockedValue { state in
             if outcome.opened {
                 state.open -= 1
-                if state.firstCloseAt == nil { state.firstCloseAt = .now }
+                if state.firstCloseAt == nil {
+                    state.firstCloseAt = .now
+                    state.firstCloseWall = wallNanos()
+                }
             }
             if let reason = outcome.droppedFor { state.dropped[reason, default: 0] += 1 } else { state.completed += 1 }
-            if let latencies = outcome.latencies { state.latencies += latencies }
+            if let latencies = outcome.latencies {
+                state.latencies += latencies
+                state.stamps += outcome.stamps
+            }
             if let firstEventMs = outcome.firstEventMs { state.firstEventMs.append(firstEventMs) }
         }
         return outcome.droppedFor == nil
@@ -287,6 +298,11 @@ struct StreamsDriverCommand: AsyncParsableCommand {
         }
         func rounded(_ value: Double, _ places: Double = 100) -> Double { value.isNaN ? -1 : (value * places).rounded() / places }
         let latencies = state.latencies.map { Double($0) / 1e6 }.sorted()
+        // The deltas sent while every stream was open: the steady state, without the set-up of
+        // new runs (opening) or their endings.
+        let (plateauFrom, plateauTo) = (state.allOpenWall ?? .max, state.firstCloseWall ?? .max)
+        let plateauLatencies = zip(state.latencies, state.stamps).filter { plateauFrom <= $0.1 && $0.1 <= plateauTo }
+            .map { Double($0.0) / 1e6 }.sorted()
         let health = state.health.map(\.ms).sorted()
         let plateauEnd = state.firstCloseAt ?? .now + .seconds(1_000_000)
         let plateau = state.health.filter { sample in state.allOpenAt.map { $0 <= sample.at && sample.at <= plateauEnd } ?? false }
@@ -298,6 +314,8 @@ struct StreamsDriverCommand: AsyncParsableCommand {
             "dropped_reasons": state.dropped, "most_open": state.mostOpen,
             "opened_in_s": rounded(seconds(openedIn), 10), "wall_s": rounded(seconds(wall), 10),
             "deltas": latencies.count,
+            "lat_plateau_deltas": plateauLatencies.count,
+            "lat_plateau_ms_p50": rounded(percentile(plateauLatencies, 0.5)), "lat_plateau_ms_p99": rounded(percentile(plateauLatencies, 0.99)),
             "lat_ms_p50": rounded(percentile(latencies, 0.5)), "lat_ms_p90": rounded(percentile(latencies, 0.9)),
             "lat_ms_p99": rounded(percentile(latencies, 0.99)), "lat_ms_max": rounded(latencies.last ?? .nan),
             "first_event_ms_p50": rounded(percentile(firstEvents, 0.5), 10), "first_event_ms_p99": rounded(percentile(firstEvents, 0.99), 10),
@@ -330,6 +348,7 @@ final class StreamHandler: ChannelInboundHandler {
         var opened = false
         var droppedFor: String?
         var latencies: [Int64]?
+        var stamps: [Int64] = []
         var firstEventMs: Double?
     }
 
@@ -413,7 +432,10 @@ final class StreamHandler: ChannelInboundHandler {
             shared.withLockedValue { state in
                 state.open += 1
                 state.mostOpen = max(state.mostOpen, state.open)
-                if state.allOpenAt == nil && state.open >= streams { state.allOpenAt = .now }
+                if state.allOpenAt == nil && state.open >= streams {
+                    state.allOpenAt = .now
+                    state.allOpenWall = wallNanos()
+                }
             }
         case .body(let buffer):
             guard status == .ok else {
@@ -464,7 +486,8 @@ final class StreamHandler: ChannelInboundHandler {
         readCheck?.cancel()
         streamCheck?.cancel()
         outcome.succeed(Outcome(opened: opened, droppedFor: reason,
-                                latencies: measured ? scanner.latencies : nil, firstEventMs: measured ? firstEventMs : nil))
+                                latencies: measured ? scanner.latencies : nil, stamps: measured ? scanner.stamps : [],
+                                firstEventMs: measured ? firstEventMs : nil))
         context.close(promise: nil)
     }
 }
@@ -500,12 +523,15 @@ struct EventScanner {
     /// The wall clock for the piece being scanned, read at its first stamp.
     private var now: Int64 = 0
     private(set) var latencies: [Int64] = []
+    /// Each latency's stamp, in the same order.
+    private(set) var stamps: [Int64] = []
     private var lastRunName: [UInt8] = []
     private(set) var sawDone = false
     private(set) var sawData = false
 
     init(deltas: Int) {
         latencies.reserveCapacity(deltas)
+        stamps.reserveCapacity(deltas)
         name.reserveCapacity(64)
     }
 
@@ -614,6 +640,7 @@ struct EventScanner {
         stampState = 0
         if now == 0 { now = wallNanos() }
         latencies.append(now - stamp)
+        stamps.append(stamp)
     }
 
     private static func classify(_ name: [UInt8]) -> Event {
