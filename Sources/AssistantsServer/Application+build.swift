@@ -134,7 +134,8 @@ func buildRouter(configuration: ServerConfiguration, store: ObjectStore, blobs: 
     router.add(middleware: ErrorMiddleware())
     router.get("health") { _, _ in Response.json("{\"status\":\"ok\"}") }
     router.get("ready") { _, _ in try await Readiness.check(store: store, engine: engine) }
-    let v1 = router.group("v1").add(middleware: EventLoopAffinityMiddleware()).add(middleware: AuthMiddleware(keys: configuration.apiKeys)).add(middleware: V1DialectMiddleware())
+    let v1 = router.group("v1").add(middleware: EventLoopAffinityMiddleware())
+        .add(middleware: AuthMiddleware(keys: configuration.apiKeys)).add(middleware: V1DialectMiddleware())
     AssistantsController(store: store, library: retrieval.library).addRoutes(to: v1)
     ThreadsController(store: store, library: retrieval.library).addRoutes(to: v1)
     MessagesController(store: store, library: retrieval.library).addRoutes(to: v1)

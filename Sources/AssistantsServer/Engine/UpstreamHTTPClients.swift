@@ -5,8 +5,8 @@ import NIOPosix
 /// The HTTP clients model calls go through: one per event loop, each keeping its connections on
 /// its own loop. A call uses the client of the loop it runs on, so a run pinned to its client's
 /// loop (`EventLoopTaskExecutor`) reads its upstream on the thread that writes its stream. One
-/// client for the whole group would multiplex every HTTP/2 call over one connection, on one loop:
-/// that loop did three quarters of the server's work at 10,000 streams.
+/// client for the whole group multiplexed every HTTP/2 call over one connection, on one loop:
+/// at 10,000 streams that loop did 60 of the 76 s of event-loop CPU, the other 16.
 struct UpstreamHTTPClients: Sendable {
     /// The client for calls from outside the event loops (and the one tests pass).
     let shared: HTTPClient
