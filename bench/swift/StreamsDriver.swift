@@ -118,7 +118,11 @@ struct StreamsDriverCommand: AsyncParsableCommand {
             for index in 0..<streams {
                 let due = loopT0 + .nanoseconds(Int64(Double(index) / rate * 1e9))
                 if due > .now() { try? await sleepOnEventLoop(until: due) }
-                group.addTask { await self.oneStream(index: index, group: loops, target: target, assistantID: assistantID, shared: shared) }
+                // true: a stream's end, whatever it was (it records its own outcome); false is the deadline's.
+                group.addTask {
+                    await self.oneStream(index: index, group: loops, target: target, assistantID: assistantID, shared: shared)
+                    return true
+                }
             }
             openedIn = .now - t0
             // The bench's own deadline: streams still open then are dropped (cancelled: see oneStream).
@@ -171,7 +175,7 @@ struct StreamsDriverCommand: AsyncParsableCommand {
 
     /// One streamed run, read to its end on a connection of its own; the shared counters are
     /// touched when it opens and when it ends, never per event.
-    func oneStream(index: Int, group: any EventLoopGroup, target: Target, assistantID: String, shared: NIOLockedValueBox<Shared>) async -> Bool {
+    func oneStream(index: Int, group: any EventLoopGroup, target: Target, assistantID: String, shared: NIOLockedValueBox<Shared>) async {
         let body = ByteBuffer(string: #"{"assistant_id":"\#(assistantID)","stream":true,"thread":{"messages":[{"role":"user","content":"streams bench \#(index)"}]}}"#)
         var headers = Self.headers
         headers.add(name: "Host", value: target.authority)
@@ -218,7 +222,6 @@ struct StreamsDriverCommand: AsyncParsableCommand {
             }
             if let firstEventMs = outcome.firstEventMs { state.firstEventMs.append(firstEventMs) }
         }
-        return outcome.droppedFor == nil
     }
 
     func sampleHealth(base: String, client: HTTPClient, shared: NIOLockedValueBox<Shared>, stop: NIOLockedValueBox<Bool>) async {
