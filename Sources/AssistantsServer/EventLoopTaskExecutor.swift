@@ -19,22 +19,16 @@ final class EventLoopTaskExecutor: TaskExecutor {
     }
 
     /// One executor per loop of the process's event loops (`MultiThreadedEventLoopGroup.singleton`).
-    private static let byLoop: [ObjectIdentifier: EventLoopTaskExecutor] = {
-        var table: [ObjectIdentifier: EventLoopTaskExecutor] = [:]
-        for loop in MultiThreadedEventLoopGroup.singleton.makeIterator() {
-            table[ObjectIdentifier(loop)] = EventLoopTaskExecutor(loop)
-        }
-        return table
-    }()
+    private static let byLoop = PerEventLoop(.singleton) { EventLoopTaskExecutor($0) }
 
     /// The executor of `loop`, if it is one of the process's event loops (a test's embedded
     /// channel's is not: its work runs wherever it would have).
     static func of(_ loop: any EventLoop) -> EventLoopTaskExecutor? {
-        byLoop[ObjectIdentifier(loop)]
+        byLoop.of(loop)
     }
 
     /// The executor of the event loop running the current thread, if any.
     static var current: EventLoopTaskExecutor? {
-        MultiThreadedEventLoopGroup.currentEventLoop.flatMap(of)
+        byLoop.current
     }
 }

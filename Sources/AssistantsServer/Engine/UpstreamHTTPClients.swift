@@ -10,27 +10,23 @@ import NIOPosix
 struct UpstreamHTTPClients: Sendable {
     /// The client for calls from outside the event loops (and the one tests pass).
     let shared: HTTPClient
-    private let byLoop: [ObjectIdentifier: HTTPClient]
+    private let byLoop: PerEventLoop<HTTPClient>
 
     /// One client for every call.
     init(_ client: HTTPClient) {
         self.shared = client
-        self.byLoop = [:]
+        self.byLoop = PerEventLoop()
     }
 
     /// A client per loop of `group`, each made with `configuration`; `shared` serves the rest.
     init(group: MultiThreadedEventLoopGroup, shared: HTTPClient, configuration: HTTPClient.Configuration) {
         self.shared = shared
-        var table: [ObjectIdentifier: HTTPClient] = [:]
-        for loop in group.makeIterator() {
-            table[ObjectIdentifier(loop)] = HTTPClient(eventLoopGroupProvider: .shared(loop), configuration: configuration)
-        }
-        self.byLoop = table
+        self.byLoop = PerEventLoop(group) { HTTPClient(eventLoopGroupProvider: .shared($0), configuration: configuration) }
     }
 
     /// The client of the event loop running the current thread, else the shared one.
     var current: HTTPClient {
-        MultiThreadedEventLoopGroup.currentEventLoop.flatMap { byLoop[ObjectIdentifier($0)] } ?? shared
+        byLoop.current ?? shared
     }
 
     /// Shuts every per-loop client down (the shared one is its owner's to shut down).
