@@ -24,7 +24,7 @@
 #   5. print: the upstream protocol and its connections by negotiated protocol, streams
 #      completed / dropped, server peak RSS, server CPU seconds, added latency per delta p50/p99
 #      (overall, and of the deltas sent while every stream was open), /health p50/p99, peak
-#      descriptors; targets: none dropped, RSS < 1 GB, /health p99 < 50 ms, added latency per
+#      descriptors, and delta and /health p99 by 10 s of the bench (opening, all open, endings); targets: none dropped, RSS < 1 GB, /health p99 < 50 ms, added latency per
 #      delta p99 < 10 ms
 #
 # Env: STREAMS (10000), DELTAS (60), INTERVAL (1.0 s), RATE (250 streams opened per second),
@@ -170,6 +170,9 @@ print(f"first event after the request: p50 {r['first_event_ms_p50']} ms, p99 {r[
 print(f"/health every 100 ms while streams are open ({r['health_samples']} samples): p50 {r['health_ms_p50']} ms, "
       f"p99 {r['health_ms_p99']} ms, max {r['health_ms_max']} ms; with all open ({r['health_plateau_samples']}): "
       f"p99 {r['health_plateau_ms_p99']} ms; errors {r['health_errors'] or 'none'}")
+if r.get("by_10s"):
+    print("by 10 s of the bench: " + "; ".join(f"{p['from_s']}-{p['from_s'] + 10} s {p['deltas']} deltas p99 {p['lat_ms_p99']} ms, "
+                                             f"/health p99 {p['health_ms_p99']} ms" for p in r["by_10s"]))
 checks = [
     ("no stream dropped", r["dropped"] == 0 and r["completed"] == r["streams"]),
     ("RSS < 1 GB", r["server_rss_peak_mb"] < 1024),

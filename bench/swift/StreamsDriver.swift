@@ -109,6 +109,7 @@ struct StreamsDriverCommand: AsyncParsableCommand {
         let ticks0 = procCPUTicks(serverPid)
         let usage0 = driverCPUSeconds()
         let t0 = ContinuousClock.now
+        let t0Wall = wallNanos()
         let loopT0 = NIODeadline.now()
         let stop = NIOLockedValueBox(false)
         async let health: Void = sampleHealth(base: base, client: prober, shared: shared, stop: stop)
@@ -149,7 +150,7 @@ struct StreamsDriverCommand: AsyncParsableCommand {
         let driverCPU = driverCPUSeconds() - usage0
         stop.withLockedValue { $0 = true }
         _ = await (health, proc)
-        let result = shared.withLockedValue { report($0, openedIn: openedIn, wall: wall, serverTicks: ticks, driverCPU: driverCPU) }
+        let result = shared.withLockedValue { report($0, openedIn: openedIn, wall: wall, serverTicks: ticks, driverCPU: driverCPU, start: (t0, t0Wall)) }
         let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
         printFlushed("RESULT " + String(decoding: data, as: UTF8.self))
         if shared.withLockedValue({ $0.completed }) != streams { throw ExitCode(1) }
@@ -293,7 +294,29 @@ struct StreamsDriverCommand: AsyncParsableCommand {
         return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 
-    func report(_ state: Shared, openedIn: Duration, wall: Duration, serverTicks: Int, driverCPU: Double) -> [String: Any] {
+    /// The latencies by 10 s period of the bench (by the delta's stamp, and the probe's start), to
+    /// tell the opening of the streams, the time all are open, and their endings apart.
+    func periods(_ state: Shared, start: (clock: ContinuousClock.Instant, wall: Int64),
+                 percentile: ([Double], Double) -> Double, rounded: (Double, Double) -> Double) -> [[String: Any]] {
+        let period: Int64 = 10_000_000_000
+        var deltas: [Int: [Double]] = [:]
+        for (latency, stamp) in zip(state.latencies, state.stamps) {
+            deltas[Int(max(0, stamp - start.wall) / period), default: []].append(Double(latency) / 1e6)
+        }
+        var health: [Int: [Double]] = [:]
+        for sample in state.health {
+            health[Int(max(.zero, sample.at - start.clock) / .seconds(10)), default: []].append(sample.ms)
+        }
+        return Set(deltas.keys).union(health.keys).sorted().map { index in
+            let lat = (deltas[index] ?? []).sorted()
+            let probes = (health[index] ?? []).sorted()
+            return ["from_s": index * 10, "deltas": lat.count, "lat_ms_p99": rounded(percentile(lat, 0.99), 100),
+                    "health_ms_p99": rounded(percentile(probes, 0.99), 100)]
+        }
+    }
+
+    func report(_ state: Shared, openedIn: Duration, wall: Duration, serverTicks: Int, driverCPU: Double,
+                start: (clock: ContinuousClock.Instant, wall: Int64)) -> [String: Any] {
         func seconds(_ duration: Duration) -> Double { Double(duration / .milliseconds(1)) / 1000 }
         func percentile(_ sorted: [Double], _ p: Double) -> Double {
             guard !sorted.isEmpty else { return .nan }
@@ -333,6 +356,7 @@ struct StreamsDriverCommand: AsyncParsableCommand {
             "server_cpu_s": rounded(cpu, 10),
             "server_cpu_us_per_delta": latencies.isEmpty ? -1 : rounded(cpu * 1e6 / Double(latencies.count), 10),
             "driver_cpu_s": rounded(driverCPU, 10),
+            "by_10s": periods(state, start: start, percentile: percentile, rounded: rounded),
         ]
     }
 }
