@@ -7,10 +7,12 @@ import Testing
     static func buffered(_ subscription: RunSubscription) async -> [String] {
         subscription.end()
         var names: [String] = []
-        for await item in subscription.items {
-            switch item {
-            case .event(let event): names.append(event.name)
-            case .keepAlive: names.append("keep-alive")
+        for await batch in subscription {
+            for item in batch {
+                switch item {
+                case .event(let event): names.append(event.name)
+                case .keepAlive: names.append("keep-alive")
+                }
             }
         }
         return names
@@ -46,9 +48,61 @@ import Testing
         let hub = RunEventHub()
         let subscription = hub.subscribe(runID: "run_a")
         hub.publish(runID: "run_a", RunEvent(name: "thread.run.completed", data: "{}"))
-        var names: [String] = []
-        for await case .event(let event) in subscription.items { names.append(event.name) }
-        #expect(names == ["thread.run.completed"])
+        #expect(await Self.buffered(subscription) == ["thread.run.completed"])
         #expect(!hub.hasListeners(runID: "run_a"))
+    }
+
+    @Test func eventsPublishedTogetherAreTakenTogether() async {
+        let hub = RunEventHub()
+        let subscription = hub.subscribe(runID: "run_a")
+        for name in ["thread.run.in_progress", "thread.run.step.created", "thread.message.created"] {
+            hub.publish(runID: "run_a", RunEvent(name: name, data: "{}"))
+        }
+        var batches = subscription.makeAsyncIterator()
+        #expect(await batches.next()?.count == 3, "one write for the three, not three")
+        hub.publish(runID: "run_a", RunEvent(name: "thread.message.delta", data: "{}"))
+        #expect(await batches.next()?.count == 1)
+        subscription.end()
+        #expect(await batches.next() == nil)
+    }
+
+    @Test func aWaitingListenerWakesForTheNextEvent() async {
+        let hub = RunEventHub()
+        let subscription = hub.subscribe(runID: "run_a")
+        async let names: [String] = {
+            var names: [String] = []
+            for await batch in subscription {
+                for case .event(let event) in batch { names.append(event.name) }
+            }
+            return names
+        }()
+        try? await Task.sleep(for: .milliseconds(20))
+        hub.publish(runID: "run_a", RunEvent(name: "thread.message.delta", data: "{}"))
+        try? await Task.sleep(for: .milliseconds(20))
+        hub.publish(runID: "run_a", RunEvent(name: "thread.run.completed", data: "{}"))
+        #expect(await names == ["thread.message.delta", "thread.run.completed"])
+    }
+
+    @Test func aCancelledListenerLetsGoOfTheRun() async {
+        let hub = RunEventHub()
+        let subscription = hub.subscribe(runID: "run_a")
+        let waiting = Task {
+            var batches = subscription.makeAsyncIterator()
+            return await batches.next()
+        }
+        try? await Task.sleep(for: .milliseconds(20))
+        waiting.cancel()
+        #expect(await waiting.value == nil)
+        #expect(!hub.hasListeners(runID: "run_a"))
+    }
+
+    @Test func aSubscriptionDroppedWithoutEndLetsGoOfTheRun() {
+        let hub = RunEventHub()
+        do {
+            let subscription = hub.subscribe(runID: "run_a")
+            #expect(hub.hasListeners(runID: "run_a"))
+            _ = subscription
+        }
+        #expect(!hub.hasListeners(runID: "run_a"), "e.g. a response never written")
     }
 }

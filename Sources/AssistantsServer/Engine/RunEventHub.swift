@@ -34,13 +34,38 @@ public enum RunStreamItem: Sendable {
     case keepAlive
 }
 
-/// A listener's hold on a run's events: iterate `items`; `end()` lets go of them (the client
-/// went away) at once, instead of when the run next ends a stream.
-public struct RunSubscription: Sendable {
-    public let items: AsyncStream<RunStreamItem>
-    let continuation: AsyncStream<RunStreamItem>.Continuation
+/// A listener's hold on a run's events: iterate it for the items published since the last
+/// step, in order, in batches; `end()` lets go of them (the client went away) at once, instead
+/// of when the run next ends a stream. A subscription dropped unread ends too.
+public struct RunSubscription: AsyncSequence, Sendable {
+    public typealias Element = [RunStreamItem]
 
-    public func end() { continuation.finish() }
+    let buffer: RunEventBuffer
+    let wakes: AsyncStream<Void>
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let buffer: RunEventBuffer
+        var wakes: AsyncStream<Void>.Iterator
+
+        /// Every item queued (waiting for one if none is); nil once ended and drained, or when
+        /// the waiting task is cancelled.
+        public mutating func next() async -> [RunStreamItem]? {
+            while true {
+                let batch = buffer.take()
+                if !batch.isEmpty { return batch }
+                guard await wakes.next() != nil else {
+                    let rest = buffer.take()
+                    return rest.isEmpty ? nil : rest
+                }
+            }
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(buffer: buffer, wakes: wakes.makeAsyncIterator())
+    }
+
+    public func end() { buffer.finish() }
 }
 
 /// Fans a run's events out to every listener of that run. The engine publishes every event;
@@ -50,7 +75,7 @@ public struct RunSubscription: Sendable {
 public final class RunEventHub: Service, Sendable {
     private struct Listener {
         var id: Int
-        var continuation: AsyncStream<RunStreamItem>.Continuation
+        var buffer: RunEventBuffer
         var lastSent: ContinuousClock.Instant
     }
 
@@ -70,15 +95,14 @@ public final class RunEventHub: Service, Sendable {
             value += 1
             return value
         }
-        let (stream, continuation) = AsyncStream.makeStream(of: RunStreamItem.self, bufferingPolicy: .unbounded)
-        listeners.withLockedValue { $0[runID, default: []].append(Listener(id: id, continuation: continuation, lastSent: .now)) }
-        continuation.onTermination = { [weak self] _ in
+        let (buffer, wakes) = RunEventBuffer.make { [weak self] in
             self?.listeners.withLockedValue { table in
                 table[runID]?.removeAll { $0.id == id }
                 if table[runID]?.isEmpty == true { table[runID] = nil }
             }
         }
-        return RunSubscription(items: stream, continuation: continuation)
+        listeners.withLockedValue { $0[runID, default: []].append(Listener(id: id, buffer: buffer, lastSent: .now)) }
+        return RunSubscription(buffer: buffer, wakes: wakes)
     }
 
     /// Publishes an event; it is only built when someone listens to the run.
@@ -93,8 +117,8 @@ public final class RunEventHub: Service, Sendable {
         guard !targets.isEmpty else { return }
         let event = makeEvent()
         for target in targets {
-            target.continuation.yield(.event(event))
-            if event.endsStream { target.continuation.finish() }
+            target.buffer.append(.event(event))
+            if event.endsStream { target.buffer.finish() }
         }
     }
 
@@ -105,20 +129,20 @@ public final class RunEventHub: Service, Sendable {
 
     /// Sends a keep-alive to every listener that has heard nothing for the interval.
     func keepSilentListenersAlive(now: ContinuousClock.Instant = .now) {
-        let due = listeners.withLockedValue { table -> [AsyncStream<RunStreamItem>.Continuation] in
-            var due: [AsyncStream<RunStreamItem>.Continuation] = []
+        let due = listeners.withLockedValue { table -> [RunEventBuffer] in
+            var due: [RunEventBuffer] = []
             for (runID, var listening) in table {
                 var changed = false
                 for index in listening.indices where now - listening[index].lastSent >= keepAliveInterval {
                     listening[index].lastSent = now
-                    due.append(listening[index].continuation)
+                    due.append(listening[index].buffer)
                     changed = true
                 }
                 if changed { table[runID] = listening }
             }
             return due
         }
-        for continuation in due { continuation.yield(.keepAlive) }
+        for buffer in due { buffer.append(.keepAlive) }
     }
 
     /// The keep-alive ticker: looks for silent listeners every second until shutdown.
