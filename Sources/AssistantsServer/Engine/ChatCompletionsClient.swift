@@ -146,7 +146,10 @@ final class ChatCompletionsClient: ChatModel {
         }
         let response: HTTPClientResponse
         do {
-            response = try await http.execute(request, timeout: .seconds(600))
+            // Sending the request goes deep into AsyncHTTPClient: in a child task, so that the
+            // run's task, which reads the answer for as long as it streams, does not keep those
+            // frames (see `inChildTask`); cancelling the body's reading cancels the request.
+            response = try await inChildTask { try await http.execute(request, timeout: .seconds(600)) }
         } catch is CancellationError {
             throw CancellationError()
         } catch {

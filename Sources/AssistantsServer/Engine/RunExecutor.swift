@@ -38,7 +38,7 @@ struct RunExecutor {
     /// function of its own, not inlined, so that the frames that stay while an answer streams
     /// are small (see `TurnPlan`).
     func execute(lease: RunLease, snapshot: Stored<Run>? = nil) async throws {
-        guard let progress = try await begin(lease: lease, snapshot: snapshot) else { return }
+        guard let progress = try await inChildTask({ try await begin(lease: lease, snapshot: snapshot) }) else { return }
         let recordLater = progress.start.writeLater()
         defer { recordLater?.cancel() }
         guard let endpoint = router.endpoint(for: progress.run.model) else {
@@ -50,16 +50,17 @@ struct RunExecutor {
                 outcome = try await turn(progress, project: lease.project, endpoint: endpoint)
             } catch {
                 // A run that fails was started: record it first, so it ends with its started_at.
-                try? await progress.start.ensureWritten()
+                _ = try? await inChildTask { try await progress.start.ensureWritten() }
                 throw error
             }
             guard case .again = outcome else { return }
-            guard try await progress.reread(from: store) else {
+            // This frame stays while the run streams: what is not streaming runs in child tasks.
+            guard try await inChildTask({ try await progress.reread(from: store) }) else {
                 if Task.isCancelled { throw CancellationError() }
                 return
             }
         }
-        try await fail(lease, message: "The model kept calling tools for \(maxTurns) rounds without answering.")
+        try await inChildTask { try await fail(lease, message: "The model kept calling tools for \(maxTurns) rounds without answering.") }
     }
 
     /// Marks the run started: written and sent at once when it streams, else recorded later
@@ -121,9 +122,9 @@ struct RunExecutor {
     /// One model call, and what follows from its answer.
     @inline(never)
     private func turn(_ progress: RunProgress, project: String, endpoint: UpstreamEndpoint) async throws -> TurnOutcome {
-        guard let plan = try await plan(progress, project: project, endpoint: endpoint) else { return .finished }
+        guard let plan = try await inChildTask({ try await plan(progress, project: project, endpoint: endpoint) }) else { return .finished }
         let (answer, state) = try await ask(plan)
-        return try await conclude(plan, answer: answer, state: state)
+        return try await inChildTask { try await conclude(plan, answer: answer, state: state) }
     }
 
     /// Reads what the turn needs (the thread's messages, the run's steps, the tools' resources),

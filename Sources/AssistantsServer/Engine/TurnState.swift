@@ -44,7 +44,11 @@ final class TurnState {
             let since = firstTextAt ?? now
             firstTextAt = since
             // Stored at once for a stream's listeners; for pollers once the answer has streamed a while.
-            try await ensureMessage(store: listened || now - since >= Self.storeAfter)
+            let persist = listened || now - since >= Self.storeAfter
+            if message == nil || (persist && !messageStored) {
+                // Once a turn, with deep frames: in a child task (see `inChildTask`).
+                try await inChildTask { try await ensureMessage(store: persist) }
+            }
             text += chunk
             // The id alone: binding the whole message would copy it (and retain its every field) per delta.
             guard listened, let messageID = message?.id else { return }
@@ -52,26 +56,33 @@ final class TurnState {
             sentFirstText = true
             hub.publish(runID: run.id, RunEvent(.messageDelta, data: Self.textDelta(messageID: messageID, text: chunk, first: first)))
         case .toolCall(let index, let id, let name, let arguments):
-            try await closeMessage()
-            let step = try await toolStep()
-            if let name, serverTools.contains(name) { serverCallIndexes.insert(index) }
-            guard hub.hasListeners(runID: run.id) else { return }
-            var call: JSONValue = ["index": .int(index), "type": "function", "function": ["arguments": .string(arguments)]]
-            if serverCallIndexes.contains(index) {
-                // A server-side tool's arguments are not the client's business: announce the call once.
-                guard let id else { return }
-                let toolName = name ?? FileSearchTool.name
-                call = ["index": .int(index), "id": .string(id), "type": .string(toolName), toolName: [:]]
-            } else if let id {
-                call = ["index": .int(index), "id": .string(id), "type": "function",
-                        "function": ["name": .string(name ?? ""), "arguments": .string(arguments), "output": .null]]
-            }
-            let event: JSONValue = [
-                "id": .string(step.id), "object": "thread.run.step.delta",
-                "delta": ["step_details": ["type": "tool_calls", "tool_calls": [call]]],
-            ]
-            hub.publish(runID: run.id, RunEvent(.stepDelta, data: event.jsonString))
+            try await handleToolCall(index: index, id: id, name: name, arguments: arguments)
         }
+    }
+
+    /// A tool call's fragment: closes the message, opens the tool_calls step, and streams the
+    /// call. Out of line, so that the frame of a text delta stays small.
+    @inline(never)
+    private func handleToolCall(index: Int, id: String?, name: String?, arguments: String) async throws {
+        try await closeMessage()
+        let step = try await toolStep()
+        if let name, serverTools.contains(name) { serverCallIndexes.insert(index) }
+        guard hub.hasListeners(runID: run.id) else { return }
+        var call: JSONValue = ["index": .int(index), "type": "function", "function": ["arguments": .string(arguments)]]
+        if serverCallIndexes.contains(index) {
+            // A server-side tool's arguments are not the client's business: announce the call once.
+            guard let id else { return }
+            let toolName = name ?? FileSearchTool.name
+            call = ["index": .int(index), "id": .string(id), "type": .string(toolName), toolName: [:]]
+        } else if let id {
+            call = ["index": .int(index), "id": .string(id), "type": "function",
+                    "function": ["name": .string(name ?? ""), "arguments": .string(arguments), "output": .null]]
+        }
+        let event: JSONValue = [
+            "id": .string(step.id), "object": "thread.run.step.delta",
+            "delta": ["step_details": ["type": "tool_calls", "tool_calls": [call]]],
+        ]
+        hub.publish(runID: run.id, RunEvent(.stepDelta, data: event.jsonString))
     }
 
     /// Whether the message and its step are in the database yet.

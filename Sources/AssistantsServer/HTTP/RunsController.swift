@@ -10,25 +10,13 @@ struct RunsController {
     let codeInterpreterUnavailable: String?
 
     func addRoutes(to group: RouterGroup<APIRequestContext>) {
-        group.post("threads/runs", use: Self.inChildTask(createThreadAndRun))
-        group.post("threads/:thread_id/runs", use: Self.inChildTask(create))
+        group.post("threads/runs", use: createThreadAndRun)
+        group.post("threads/:thread_id/runs", use: create)
         group.get("threads/:thread_id/runs", use: list)
         group.get("threads/:thread_id/runs/:run_id", use: retrieve)
         group.post("threads/:thread_id/runs/:run_id", use: modify)
         group.post("threads/:thread_id/runs/:run_id/cancel", use: cancel)
-        group.post("threads/:thread_id/runs/:run_id/submit_tool_outputs", use: Self.inChildTask(submitToolOutputs))
-    }
-
-    /// A streamed request's task writes the run's events for as long as the run streams, and a
-    /// task keeps the deepest stack of frames it ever had until it ends: the work before the
-    /// first event (parsing, the transaction, scheduling the run) runs in a child task, whose
-    /// frames are freed when it returns.
-    static func inChildTask(_ handler: @escaping @Sendable (Request, APIRequestContext) async throws -> Response)
-        -> @Sendable (Request, APIRequestContext) async throws -> Response {
-        { request, context in
-            async let response = handler(request, context)
-            return try await response
-        }
+        group.post("threads/:thread_id/runs/:run_id/submit_tool_outputs", use: submitToolOutputs)
     }
 
     @Sendable func create(_ request: Request, context: APIRequestContext) async throws -> Response {
