@@ -24,8 +24,8 @@
 #   5. print: the upstream protocol and its connections by negotiated protocol, streams
 #      completed / dropped, server peak RSS, server CPU seconds, added latency per delta p50/p99
 #      (overall, and of the deltas sent while every stream was open), /health p50/p99, peak
-#      descriptors, and delta and /health p99 by 10 s of the bench (opening, all open, endings); targets: none dropped, RSS < 1 GB, /health p99 < 50 ms, added latency per
-#      delta p99 < 10 ms
+#      descriptors, and delta and /health p99 by 10 s of the bench (opening, all open, endings);
+#      targets: none dropped, RSS < 1 GB, /health p99 < 50 ms, added latency per delta p99 < 10 ms
 #
 # Env: STREAMS (10000), DELTAS (60), INTERVAL (1.0 s), RATE (250 streams opened per second),
 #      UPSTREAM_HTTP (1: HTTP/1.1, 2: HTTP/2 over TLS; default 2 when the descriptors need it),
