@@ -35,8 +35,8 @@ struct RunExecutor {
     /// Takes a queued (or resumed in_progress) run through its model turns until it finishes
     /// or waits for the client's tool outputs. `snapshot` is the run as just stored, if known.
     /// Each step that needs room (starting, planning a turn, asking the model, concluding) is a
-    /// function of its own, not inlined, so that the frames that stay while an answer streams
-    /// are small (see `TurnPlan`).
+    /// function of its own, not inlined, and all but asking run in a child task (`inChildTask`),
+    /// so that the frames this task keeps while an answer streams are small (see `TurnPlan`).
     func execute(lease: RunLease, snapshot: Stored<Run>? = nil) async throws {
         guard let progress = try await inChildTask({ try await begin(lease: lease, snapshot: snapshot) }) else { return }
         let recordLater = progress.start.writeLater()
@@ -54,7 +54,6 @@ struct RunExecutor {
                 throw error
             }
             guard case .again = outcome else { return }
-            // This frame stays while the run streams: what is not streaming runs in child tasks.
             guard try await inChildTask({ try await progress.reread(from: store) }) else {
                 if Task.isCancelled { throw CancellationError() }
                 return
