@@ -122,8 +122,6 @@ struct Retrieval {
 func buildRouter(configuration: ServerConfiguration, store: ObjectStore, blobs: any BlobStore, engine: RunEngine,
                  retrieval: Retrieval, codeInterpreterUnavailable: String?) -> Router<APIRequestContext> {
     let router = Router(context: APIRequestContext.self)
-    // First of all: whatever a request does before its response is written happens in a child task.
-    router.add(middleware: ChildTaskMiddleware())
     if let registry = configuration.metricsRegistry {
         // First, so that it sees the status of every answer, errors included; labels are route patterns.
         router.add(middleware: HTTPMetricsMiddleware())
