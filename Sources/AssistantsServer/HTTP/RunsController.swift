@@ -22,8 +22,8 @@ struct RunsController {
     /// A streamed request's task writes the run's events for as long as the run streams, and a
     /// task keeps the deepest stack of frames it ever had until it ends (see `inChildTask`): the
     /// work before the first event (parsing, the transaction, scheduling the run) runs in a child
-    /// task. Only here: a child task costs each request two trips through its event loop's queue,
-    /// which at 10,000 streams doubled /health's p99 when every request took them.
+    /// task. Only here: a child task costs a request two trips through its event loop's queue;
+    /// with one for every request, /health's p99 while 10,000 streams opened went 20 -> 67 ms.
     static func inChildTask(_ handler: @escaping @Sendable (Request, APIRequestContext) async throws -> Response)
         -> @Sendable (Request, APIRequestContext) async throws -> Response {
         { request, context in try await AssistantsServer.inChildTask { try await handler(request, context) } }
