@@ -294,10 +294,18 @@ struct StreamsDriverCommand: AsyncParsableCommand {
         return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 
+    /// The value at quantile `p` of `sorted` (nan when empty).
+    func percentile(_ sorted: [Double], _ p: Double) -> Double {
+        guard !sorted.isEmpty else { return .nan }
+        return sorted[min(sorted.count - 1, max(0, Int((p * Double(sorted.count - 1)).rounded())))]
+    }
+
+    /// `value` to `places` (100: two decimals), -1 for nan (JSON has no nan).
+    func rounded(_ value: Double, _ places: Double = 100) -> Double { value.isNaN ? -1 : (value * places).rounded() / places }
+
     /// The latencies by 10 s period of the bench (by the delta's stamp, and the probe's start), to
     /// tell the opening of the streams, the time all are open, and their endings apart.
-    func periods(_ state: Shared, start: (clock: ContinuousClock.Instant, wall: Int64),
-                 percentile: ([Double], Double) -> Double, rounded: (Double, Double) -> Double) -> [[String: Any]] {
+    func periods(_ state: Shared, start: (clock: ContinuousClock.Instant, wall: Int64)) -> [[String: Any]] {
         let period: Int64 = 10_000_000_000
         var deltas: [Int: [Double]] = [:]
         for (latency, stamp) in zip(state.latencies, state.stamps) {
@@ -310,19 +318,14 @@ struct StreamsDriverCommand: AsyncParsableCommand {
         return Set(deltas.keys).union(health.keys).sorted().map { index in
             let lat = (deltas[index] ?? []).sorted()
             let probes = (health[index] ?? []).sorted()
-            return ["from_s": index * 10, "deltas": lat.count, "lat_ms_p99": rounded(percentile(lat, 0.99), 100),
-                    "health_ms_p99": rounded(percentile(probes, 0.99), 100)]
+            return ["from_s": index * 10, "deltas": lat.count, "lat_ms_p99": rounded(percentile(lat, 0.99)),
+                    "health_ms_p99": rounded(percentile(probes, 0.99))]
         }
     }
 
     func report(_ state: Shared, openedIn: Duration, wall: Duration, serverTicks: Int, driverCPU: Double,
                 start: (clock: ContinuousClock.Instant, wall: Int64)) -> [String: Any] {
         func seconds(_ duration: Duration) -> Double { Double(duration / .milliseconds(1)) / 1000 }
-        func percentile(_ sorted: [Double], _ p: Double) -> Double {
-            guard !sorted.isEmpty else { return .nan }
-            return sorted[min(sorted.count - 1, max(0, Int((p * Double(sorted.count - 1)).rounded())))]
-        }
-        func rounded(_ value: Double, _ places: Double = 100) -> Double { value.isNaN ? -1 : (value * places).rounded() / places }
         let latencies = state.latencies.map { Double($0) / 1e6 }.sorted()
         // The deltas sent while every stream was open: the steady state, without the set-up of
         // new runs (opening) or their endings.
@@ -356,7 +359,7 @@ struct StreamsDriverCommand: AsyncParsableCommand {
             "server_cpu_s": rounded(cpu, 10),
             "server_cpu_us_per_delta": latencies.isEmpty ? -1 : rounded(cpu * 1e6 / Double(latencies.count), 10),
             "driver_cpu_s": rounded(driverCPU, 10),
-            "by_10s": periods(state, start: start, percentile: percentile, rounded: rounded),
+            "by_10s": periods(state, start: start),
         ]
     }
 }

@@ -45,7 +45,7 @@ final class TurnState {
             firstTextAt = since
             // Stored at once for a stream's listeners; for pollers once the answer has streamed a while.
             let persist = listened || now - since >= Self.storeAfter
-            if message == nil || (persist && !messageStored) {
+            if needsMessageWork(store: persist) {
                 // Once a turn, with deep frames: in a child task (see `inChildTask`).
                 try await inChildTask { try await ensureMessage(store: persist) }
             }
@@ -93,13 +93,16 @@ final class TurnState {
     /// see; a quicker answer is stored once, complete, with the run's end.
     static let storeAfter: Duration = .milliseconds(50)
 
+    /// Whether `ensureMessage(store:)` has anything to do: no message yet, or one to store.
+    private func needsMessageWork(store persist: Bool) -> Bool {
+        message == nil || (persist && !messageStored)
+    }
+
     /// Creates the assistant message and its step, if this turn has none yet, and stores them
     /// unless `store` is false (they are then stored later, at the latest with the run's end).
     func ensureMessage(store persist: Bool = true) async throws {
-        if message != nil {
-            if persist { try await storeMessage() }
-            return
-        }
+        guard needsMessageWork(store: persist) else { return }
+        if message != nil { return try await storeMessage() }
         let now = unixNow()
         var message = Message(id: IDPrefix.message.makeID(), created_at: now, thread_id: run.thread_id, role: "assistant", content: [])
         message.status = .in_progress
