@@ -48,6 +48,27 @@ import Testing
         #expect(try await database.raw("SELECT k FROM t ORDER BY v").all().count == 50)
     }
 
+    /// A thread's messages, read as `StoreSession.all` reads them, many times with other binds:
+    /// the cached statement is never prepared again (clearing its binds used to expire it).
+    @Test func cachedStatementsAreNotPreparedAgain() async throws {
+        let (handle, database) = try database()
+        defer { handle.close() }
+        for statement in Migrations.objectTable("messages", dialect: .sqlite) { try await database.raw(statement).run() }
+        let session = StoreSession(database: database, dialect: .sqlite, project: "proj_1")
+        for index in 0..<6 {
+            let message = Message(id: "msg_\(index)", created_at: index, thread_id: "thread_\(index % 3)", role: "user", content: [])
+            try await session.insert(message)
+        }
+        for index in 0..<6 {
+            #expect(try await session.all(Message.self, parentID: "thread_\(index % 3)").count == 2)
+        }
+        // a value too large to keep bound is let go of, and the statement still works after it
+        let large = String(repeating: "x", count: 100_000)
+        #expect(try await database.raw("SELECT length(\(bind: large)) AS n").first()?.decode(column: "n", as: Int.self) == 100_000)
+        #expect(try await database.raw("SELECT length(\(bind: "short")) AS n").first()?.decode(column: "n", as: Int.self) == 5)
+        #expect(handle.reprepareCount() == 0)
+    }
+
     @Test func errorsSurfaceAndTheConnectionStaysUsable() async throws {
         let (handle, database) = try database()
         defer { handle.close() }

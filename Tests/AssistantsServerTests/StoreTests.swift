@@ -508,6 +508,26 @@ import Testing
         await store.shutdown()
     }
 
+    /// Writes one after another are groups of one (no savepoint): one that throws leaves none of
+    /// its writes and its caller hears its own error; the next one writes as usual.
+    @Test func aLoneTransactionThatThrowsWritesNothing() async throws {
+        struct Refused: Error {}
+        let store = try await ObjectStore.open(url: TestSupport.databaseURL("sqlite"), logger: TestSupport.logger)
+        let project = TestSupport.uniqueProject()
+        await #expect(throws: Refused.self) {
+            try await store.write(project: project) { session in
+                try await session.insert(Assistant(id: "asst_lone1", created_at: 1, model: "m"))
+                try await session.insert(Assistant(id: "asst_lone2", created_at: 1, model: "m"))
+                throw Refused()
+            }
+        }
+        try await store.write(project: project) { try await $0.insert(Assistant(id: "asst_lone3", created_at: 1, model: "m")) }
+        for (id, stored) in [("asst_lone1", false), ("asst_lone2", false), ("asst_lone3", true)] {
+            #expect(try await store.read(project: project) { try await $0.exists(.assistant, id: id) } == stored)
+        }
+        await store.shutdown()
+    }
+
     /// A failing transaction in a group never makes the others run twice.
     @Test func everyBodyRunsExactlyOnce() async throws {
         struct Refused: Error {}

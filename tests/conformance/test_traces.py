@@ -153,6 +153,31 @@ def test_request_run_model_call_and_upstream_share_one_trace(traced, collector, 
     assert attributes(db).get("db.system.name") in ("sqlite", "postgresql")
 
 
+def test_a_streamed_answer_is_three_store_transactions(traced, collector, upstream):
+    """A streamed run that answers with one message is written three times: created and started
+    together (the server picks a streamed run up at once), its message, its end. Its events still
+    say queued first, then in_progress."""
+    _, client = traced
+    asst = make_assistant(client)
+    mk = marker("txns")
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": f"Hello [{mk}]"}])
+    upstream.enqueue(text("Hi there, in a few chunks."), match=mk)
+    trace_id = secrets.token_hex(16)
+    names = []
+    with client.beta.threads.runs.stream(thread_id=thread.id, assistant_id=asst.id,
+                                         extra_headers={"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"}) as stream:
+        for event in stream:
+            names.append((event.event, getattr(event.data, "status", None)))
+    assert names[:3] == [("thread.run.created", "queued"), ("thread.run.queued", "queued"),
+                         ("thread.run.in_progress", "in_progress")], names[:3]
+    assert names[-1] == ("thread.run.completed", "completed"), names[-1]
+    # The run's span ends after its last transaction; the exporter sends every 100 ms.
+    collector.wait_for(lambda s: s.get("traceId") == trace_id and s.get("name") == "run")
+    time.sleep(0.5)
+    writes = [s for s in list(collector.spans) if s.get("traceId") == trace_id and s.get("name") == "db transaction"]
+    assert len(writes) == 3, [s.get("parentSpanId") for s in writes]
+
+
 def test_tool_and_ingestion_spans(traced, collector, upstream):
     _, client = traced
     f = upload_bytes(client, b"The vault combination is 31-7-44.", "memo.txt")

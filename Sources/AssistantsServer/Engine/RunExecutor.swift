@@ -68,8 +68,9 @@ struct RunExecutor {
     private func begin(lease: RunLease, snapshot: Stored<Run>?) async throws -> RunProgress? {
         let runID = lease.runID
         let now = unixNow()
-        if hub.hasListeners(runID: runID) {
-            // Streamed: in_progress is written (and sent) before anything else happens.
+        // A run its creation stored `in_progress` (it streams) is started already (`Runs.pickedUp`).
+        if hub.hasListeners(runID: runID), snapshot?.object.status != .in_progress {
+            // Streamed (tool outputs submitted with stream): in_progress is written (and sent) before anything else happens.
             var cancelling = false
             guard let written = try await updates.update(lease, { run, _ in
                 if run.status == .cancelling {

@@ -31,7 +31,7 @@ struct Runs: Sendable {
             if let active = try await session.activeRunID(threadID: threadID) {
                 throw DomainError.invalidRequest("Thread \(threadID) already has an active run \(active).")
             }
-            let run = try makeRun(assistant)
+            let run = try Self.pickedUp(makeRun(assistant), streamed: stream)
             for message in additional {
                 try await message.checkFiles(session: session, blobs: library.ingestion.blobs)
                 try await session.insert(message)
@@ -50,7 +50,7 @@ struct Runs: Sendable {
                             makeRun: (Assistant) throws -> Run) async throws -> Started {
         let (thread, run, lease, added) = try await store.write(project: project) { session -> (AssistantThread, Stored<Run>, RunLease, [VectorStoreFile]) in
             let assistant = try await session.require(Assistant.self, id: assistantID)
-            let run = try makeRun(assistant)
+            let run = try Self.pickedUp(makeRun(assistant), streamed: stream)
             let (thread, added) = try await new.insert(library: library, session: session)
             let stored = Stored(run, body: try await session.insert(run))
             return (thread, stored, try await session.takeOver(run: run.id, for: engine.nodeID), added)
@@ -61,13 +61,37 @@ struct Runs: Sendable {
         return started
     }
 
+    /// A new run as its creating transaction stores it: a streamed one is picked up by this node
+    /// at once, so it is stored `in_progress` (with `started_at`) in that same transaction, and
+    /// the engine does not write its start again; one that is polled is stored `queued`, and its
+    /// start is recorded later (`RunStart`).
+    private static func pickedUp(_ run: Run, streamed: Bool) -> Run {
+        guard streamed else { return run }
+        var started = run
+        started.markStarted(at: run.created_at)
+        return started
+    }
+
     /// `queued`, announced and handed to the engine (`thread.run.created` first for a new run);
     /// `events` is the client's subscription, if it streams, made before anything is published.
+    /// A run stored `in_progress` by its creation (`pickedUp`) is announced `queued` as it was
+    /// created, then `in_progress`.
     private func start(_ stored: Stored<Run>, lease: RunLease, events: RunSubscription?, created: Bool) -> Started {
         let runID = stored.object.id
-        if created { hub.publish(runID: runID, RunEvent(.runCreated, data: stored.body)) }
+        var queued = stored.body
+        if stored.object.status == .in_progress {
+            var asCreated = stored.object
+            asCreated.status = .queued
+            asCreated.started_at = nil
+            queued = RunEvent(.runQueued, encoding: asCreated).data
+        }
+        if created { hub.publish(runID: runID, RunEvent(.runCreated, data: queued)) }
         AppMetrics.runTransition(to: "queued")
-        hub.publish(runID: runID, RunEvent(.runQueued, data: stored.body))
+        hub.publish(runID: runID, RunEvent(.runQueued, data: queued))
+        if stored.object.status == .in_progress {
+            AppMetrics.runTransition(to: "in_progress", createdAt: stored.object.created_at)
+            hub.publish(runID: runID, RunEvent(.runInProgress, data: stored.body))
+        }
         engine.schedule(lease, snapshot: stored)
         return Started(run: stored, events: events)
     }

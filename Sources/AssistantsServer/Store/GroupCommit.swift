@@ -5,8 +5,9 @@ import SQLKit
 
 /// Group commit for the single SQLite writer: transactions that arrive while one commits are
 /// run back to back inside one BEGIN/COMMIT, so one fsync makes many of them durable.
-/// Each runs exactly once, in a SAVEPOINT of its own: one that throws is rolled back to its
-/// savepoint and fails alone, and the others' writes commit. Only when the group's own BEGIN,
+/// Each runs exactly once, in a SAVEPOINT of its own when the group has several (a group of one
+/// is its transaction): one that throws is rolled back to its savepoint and fails alone, and the
+/// others' writes commit. Only when the group's own BEGIN,
 /// a savepoint statement or the COMMIT fails does every transaction of the group fail, with
 /// nothing of it written.
 final class GroupCommit: Sendable {
@@ -69,24 +70,18 @@ final class GroupCommit: Sendable {
         var outcomes: [Result<any Sendable, any Error>] = []
         do {
             try await database.raw("BEGIN IMMEDIATE").run()
-            for job in group {
-                try await database.raw("SAVEPOINT job").run()
-                do {
-                    let value = try await job.body(database)
-                    try await database.raw("RELEASE job").run()
-                    outcomes.append(.success(value))
-                } catch {
-                    // This job's writes go; the transaction and the others' writes stay.
-                    try await database.raw("ROLLBACK TO job").run()
-                    try await database.raw("RELEASE job").run()
-                    outcomes.append(.failure(error))
-                }
+            // A group of one needs no savepoint: if it throws, the whole transaction is its own.
+            if group.count == 1, let job = group.first {
+                outcomes.append(.success(try await job.body(database)))
+            } else {
+                try await runInSavepoints(group, on: database, outcomes: &outcomes)
             }
             let committing = ContinuousClock.now
             try await database.raw("COMMIT").run()
             AppMetrics.groupCommit(size: group.count, commit: .now - committing)
         } catch {
-            // The group's own statements failed: none of it is written, and every caller hears so.
+            // The group's own statements failed, or its only job threw: none of it is written,
+            // and every caller hears so.
             try? await database.raw("ROLLBACK").run()
             outcomes = group.map { _ in .failure(error) }
         }
@@ -98,6 +93,24 @@ final class GroupCommit: Sendable {
                 loop.execute { continuation.resume(with: outcome) }
             } else {
                 continuation.resume(with: outcome)
+            }
+        }
+    }
+
+    /// Runs each job of a group in a savepoint of its own: one that throws is rolled back alone.
+    private static func runInSavepoints(_ group: [Job], on database: any SQLDatabase,
+                                        outcomes: inout [Result<any Sendable, any Error>]) async throws {
+        for job in group {
+            try await database.raw("SAVEPOINT job").run()
+            do {
+                let value = try await job.body(database)
+                try await database.raw("RELEASE job").run()
+                outcomes.append(.success(value))
+            } catch {
+                // This job's writes go; the transaction and the others' writes stay.
+                try await database.raw("ROLLBACK TO job").run()
+                try await database.raw("RELEASE job").run()
+                outcomes.append(.failure(error))
             }
         }
     }

@@ -43,7 +43,11 @@ final class SQLiteHandle: @unchecked Sendable {
             let statement = prepared.statement
             defer {
                 sqlite_nio_sqlite3_reset(statement)
-                sqlite_nio_sqlite3_clear_bindings(statement)
+                // Every parameter is bound again on the next use, so values stay bound until then:
+                // clearing them expires any statement whose plan may depend on a bound value (most
+                // of ours, since SQLite 3.50), and the next step re-prepares it. Large values are
+                // let go of at once all the same.
+                if binds.contains(where: \.isLarge) { sqlite_nio_sqlite3_clear_bindings(statement) }
             }
             for (offset, value) in binds.enumerated() {
                 try check(bind(value, at: Int32(offset + 1), in: statement), on: connection)
@@ -54,6 +58,14 @@ final class SQLiteHandle: @unchecked Sendable {
                 guard status == SQLITE_ROW else { try check(status, on: connection); return }
                 try onRow(prepared.columns, (0..<Int32(prepared.columns.count)).map { column(at: $0, of: statement) })
             }
+        }
+    }
+
+    /// How many times the cached statements were prepared again (after a schema change, or a
+    /// bound value that expired their plan), summed: `SQLITE_STMTSTATUS_REPREPARE`.
+    func reprepareCount() -> Int32 {
+        lock.withLock {
+            statements.values.reduce(0) { $0 + sqlite_nio_sqlite3_stmt_status($1.statement, SQLITE_STMTSTATUS_REPREPARE, 0) }
         }
     }
 
@@ -132,6 +144,17 @@ final class SQLiteHandle: @unchecked Sendable {
 
     /// SQLite copies bound text and blobs before the call returns.
     private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+}
+
+extension SQLiteData {
+    /// Text or a blob over 64 KiB: not kept bound to a cached statement past its execution.
+    fileprivate var isLarge: Bool {
+        switch self {
+        case .text(let text): text.utf8.count > 65_536
+        case .blob(let buffer): buffer.readableBytes > 65_536
+        default: false
+        }
+    }
 }
 
 /// An error of libsqlite3: its result code and message.
