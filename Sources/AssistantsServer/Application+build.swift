@@ -71,9 +71,10 @@ func buildApplication(
     let maxConnections = configuration.connections.maxConnections ?? ConnectionLimits.defaultMaxConnections(openFilesLimit: openFiles)
     let upstreamBudget = UpstreamGates.descriptorBudget(openFilesLimit: openFiles, maxConnections: maxConnections)
     logger.info("upstream calls: \(configuration.upstreamMaxConnections) at once per host unless a route sets its own; to http:// upstreams (a connection each) at most \(upstreamBudget) in all (open files \(openFiles)); https:// ones share HTTP/2 connections, bounded by their route only")
-    let client = model ?? ChatCompletionsClient(
+    let upstream = model ?? ChatCompletionsClient(
         clients: modelClients, retry: .init(attempts: configuration.upstreamAttempts, baseDelay: configuration.upstreamRetryDelay), logger: logger,
         gates: UpstreamGates(defaultLimit: configuration.upstreamMaxConnections, total: upstreamBudget))
+    let client: any ChatModel = localModel.map { LocalModelStartWait(base: upstream, local: $0) } ?? upstream
     let embedder = configuration.embeddingModel.flatMap { model in
         model == "none" ? nil : models.endpoint(for: model).map { Embedder(http: http, endpoint: $0) }
     } ?? localEmbeddings?.embedder(http: http)

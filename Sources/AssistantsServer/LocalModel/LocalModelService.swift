@@ -94,6 +94,9 @@ public final class LocalModelService: Service, Sendable {
         self.port = try Self.freePort()
     }
 
+    /// How long llama-server may take to load its model before it is taken as failed to start.
+    static let loadTimeout: Duration = .seconds(120)
+
     /// A tiny model can ramble until its context is full; a reply is cut off here instead.
     static let maxOutputTokens = 512
 
@@ -214,7 +217,7 @@ public final class LocalModelService: Service, Sendable {
     }
 
     private func waitForHealth(while running: () -> Bool) async {
-        let deadline = ContinuousClock.now + .seconds(120)
+        let deadline = ContinuousClock.now + Self.loadTimeout
         while ContinuousClock.now < deadline, running(), !Task.isCancelled {
             var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/health")
             request.method = .GET
