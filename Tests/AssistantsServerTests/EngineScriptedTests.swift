@@ -143,6 +143,27 @@ import Testing
         }
     }
 
+    /// A small model that rambles inside its JSON until the output limit, every time: the run
+    /// ends `incomplete` (max_completion_tokens), not failed, and no half-written JSON is shown.
+    @Test func aConstrainedAnswerCutOffEveryTimeEndsIncomplete() async throws {
+        let model = ScriptedChatModel()
+        let cut = ScriptedChatModel.Reply(deltas: [.text(#"{"name": "add", "arguments": {"a": 2, "b": [3, 5, 7, 11"#)], finishReason: "length")
+        model.enqueue(cut, cut, cut)
+        try await Self.withEngine(model: model, configure: { $0.toolConstraint = true }) { api in
+            let (thread, run) = try await api.startRun(tools: Self.adder, options: #","tool_choice":"required""#)
+            let ended = try await api.wait(thread: thread, run: run, for: ["incomplete", "failed", "requires_action", "completed"])
+            #expect(ended["status"] == "incomplete", "\(ended)")
+            #expect(ended["incomplete_details"]?["reason"] == "max_completion_tokens")
+            #expect(model.requests.count == 3)
+            // The turn's message is incomplete (max_tokens), and none of the half-written JSON is in it.
+            let messages = try await api.call(.get, "/v1/threads/\(thread)/messages")
+            let reply = try #require(messages["data"]?.arrayValue?.first)
+            #expect(reply["role"] == "assistant" && reply["status"] == "incomplete")
+            #expect(reply["incomplete_details"]?["reason"] == "max_tokens")
+            #expect(Self.firstText(messages) == "")
+        }
+    }
+
     @Test func anAnswerOfOnlyMarkupIsAskedAgainAsJSON() async throws {
         let model = ScriptedChatModel()
         model.enqueue(.text(#"{"name": "add", "arguments": {"a": 7}}"#),

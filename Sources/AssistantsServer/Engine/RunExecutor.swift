@@ -213,6 +213,12 @@ struct RunExecutor {
                 logger.warning("invalid tool call from the model", metadata: ["run_id": "\(plan.run.id)", "attempt": "\(attempt)", "problems": "\(problems)"])
             }
             if attempt == Self.toolCallAttempts {
+                if !problems.isEmpty, plan.constrained, turn.finishReason == "length" {
+                    // A constrained answer cut off by the output limit every time: the run ends
+                    // `incomplete` (conclude), its unfinished JSON (held back, never streamed) dropped.
+                    turn.text = ""
+                    break
+                }
                 guard problems.isEmpty else {
                     throw UpstreamError(code: "server_error", message: "The model made no valid tool call in \(attempt) attempts: \(problems.joined(separator: "; "))",
                                         retryable: false)
@@ -267,7 +273,7 @@ struct RunExecutor {
                 try await store.write(project: plan.project) { try await VectorStoreLibrary.touch(plan.vectorStoreIDs, session: $0) }
             }
             return try await toolCalls(known: plan.known, turn: turn, state: state, serverResults: results)
-        } else if turn.finishReason == "length", run.max_completion_tokens != nil || plan.endpoint.maxOutputTokens != nil {
+        } else if turn.finishReason == "length", run.max_completion_tokens != nil || plan.endpoint.maxOutputTokens != nil || plan.constrained {
             try await finishIncomplete(run, known: plan.known, lease: plan.start.lease, reason: "max_completion_tokens", turn: turn, state: state)
         } else {
             try await complete(run, known: plan.known, turn: turn, state: state, steps: plan.steps)
