@@ -7,9 +7,8 @@ import SQLKit
 /// run back to back inside one BEGIN/COMMIT, so one fsync makes many of them durable.
 /// Each runs exactly once, in a SAVEPOINT of its own when the group has several (a group of one
 /// is its transaction): one that throws is rolled back to its savepoint and fails alone, and the
-/// others' writes commit. Only when the group's own BEGIN,
-/// a savepoint statement or the COMMIT fails does every transaction of the group fail, with
-/// nothing of it written.
+/// others' writes commit. Only when the group's own BEGIN, a savepoint statement or the COMMIT
+/// fails does every transaction of the group fail, with nothing of it written.
 final class GroupCommit: Sendable {
     /// A waiting transaction: its body and the caller waiting for its result.
     private struct Job: @unchecked Sendable {

@@ -45,8 +45,8 @@ final class SQLiteHandle: @unchecked Sendable {
                 sqlite_nio_sqlite3_reset(statement)
                 // Every parameter is bound again on the next use, so values stay bound until then:
                 // clearing them expires any statement whose plan may depend on a bound value (most
-                // of ours, since SQLite 3.50), and the next step re-prepares it. Large values are
-                // let go of at once all the same.
+                // of ours, in the SQLite 3.54 that sqlite-nio ships), and the next step prepares it
+                // again. Large values are let go of at once all the same.
                 if binds.contains(where: \.isLarge) { sqlite_nio_sqlite3_clear_bindings(statement) }
             }
             for (offset, value) in binds.enumerated() {
