@@ -147,11 +147,12 @@ final class SQLiteHandle: @unchecked Sendable {
 }
 
 extension SQLiteData {
-    /// Text or a blob over 64 KiB: not kept bound to a cached statement past its execution.
+    /// Text or a blob over 16 KiB: not kept bound to a cached statement past its execution, so that
+    /// the statements a connection caches hold at most that much each.
     fileprivate var isLarge: Bool {
         switch self {
-        case .text(let text): text.utf8.count > 65_536
-        case .blob(let buffer): buffer.readableBytes > 65_536
+        case .text(let text): text.utf8.count > 16_384
+        case .blob(let buffer): buffer.readableBytes > 16_384
         default: false
         }
     }
