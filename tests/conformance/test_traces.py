@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from helpers import make_assistant, marker, poll_kw, upload_bytes, wait_vector_store
+from helpers import fn_tool, make_assistant, marker, poll_kw, upload_bytes, wait_vector_store
 from upstream import text, tool_call
 
 pytestmark = pytest.mark.runs
@@ -172,6 +172,37 @@ def test_a_streamed_answer_is_three_store_transactions(traced, collector, upstre
                          ("thread.run.in_progress", "in_progress")], names[:3]
     assert names[-1] == ("thread.run.completed", "completed"), names[-1]
     # The run's span ends after its last transaction; the exporter sends every 100 ms.
+    collector.wait_for(lambda s: s.get("traceId") == trace_id and s.get("name") == "run")
+    time.sleep(0.5)
+    writes = [s for s in list(collector.spans) if s.get("traceId") == trace_id and s.get("name") == "db transaction"]
+    assert len(writes) == 3, [s.get("parentSpanId") for s in writes]
+
+
+def test_streamed_tool_outputs_and_answer_are_three_store_transactions(traced, collector, upstream):
+    """Tool outputs submitted with stream: true are recorded and the run picked up in one
+    transaction; the answer's message and the run's end are the other two. The run is announced
+    queued (its started_at kept from its first start), then in_progress."""
+    _, client = traced
+    asst = make_assistant(client, tools=[fn_tool("lookup", "Looks a word up", {"word": {"type": "string"}})])
+    mk = marker("outputs")
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": f"Look it up [{mk}]"}])
+    upstream.enqueue(tool_call("lookup", {"word": "vault"}, call_id="call_traceoutputs01"), match=mk)
+    upstream.enqueue(text("It means a safe room."), match=mk)
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=asst.id, **poll_kw())
+    assert run.status == "requires_action", run.last_error
+    trace_id = secrets.token_hex(16)
+    events = []
+    with client.beta.threads.runs.submit_tool_outputs_stream(
+            thread_id=thread.id, run_id=run.id, tool_outputs=[{"tool_call_id": "call_traceoutputs01", "output": "a safe room"}],
+            extra_headers={"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"}) as stream:
+        for event in stream:
+            events.append((event.event, event.data))
+    names = [name for name, _ in events]
+    assert names[:3] == ["thread.run.step.completed", "thread.run.queued", "thread.run.in_progress"], names
+    assert names[-1] == "thread.run.completed", names
+    queued, in_progress = events[1][1], events[2][1]
+    assert queued.status == "queued" and queued.started_at == run.started_at, queued
+    assert in_progress.status == "in_progress" and in_progress.started_at == run.started_at, in_progress
     collector.wait_for(lambda s: s.get("traceId") == trace_id and s.get("name") == "run")
     time.sleep(0.5)
     writes = [s for s in list(collector.spans) if s.get("traceId") == trace_id and s.get("name") == "db transaction"]

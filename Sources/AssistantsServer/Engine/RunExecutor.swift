@@ -68,9 +68,9 @@ struct RunExecutor {
     private func begin(lease: RunLease, snapshot: Stored<Run>?) async throws -> RunProgress? {
         let runID = lease.runID
         let now = unixNow()
-        // A run its creation stored `in_progress` (it streams) is started already (`Runs.pickedUp`).
+        // A streamed run is started already by the request that queued it (`Runs.pickedUp`).
         if hub.hasListeners(runID: runID), snapshot?.object.status != .in_progress {
-            // Streamed (tool outputs submitted with stream): in_progress is written (and sent) before anything else happens.
+            // Listened to, and still queued: in_progress is written (and sent) before anything else happens.
             var cancelling = false
             guard let written = try await updates.update(lease, { run, _ in
                 if run.status == .cancelling {

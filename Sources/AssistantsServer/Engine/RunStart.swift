@@ -1,7 +1,7 @@
 import NIOConcurrencyHelpers
 
 /// Records that the engine took a run up (`queued` → `in_progress`, `started_at`). A run someone
-/// streams is recorded at once (a new one by the transaction that creates it, `Runs`); otherwise
+/// streams is recorded at once, by the transaction that queues it (`Runs`); otherwise
 /// when the first thing the run makes is stored, or after `delay`, whichever comes first: an
 /// instant answer then costs one transaction less, and a poller still sees `in_progress` within
 /// `delay` of a model call that takes a while. A crash before it is recorded leaves the run

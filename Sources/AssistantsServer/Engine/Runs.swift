@@ -61,10 +61,10 @@ struct Runs: Sendable {
         return started
     }
 
-    /// A new run as its creating transaction stores it: a streamed one is picked up by this node
-    /// at once, so it is stored `in_progress` (with `started_at`) in that same transaction, and
-    /// the engine does not write its start again; one that is polled is stored `queued`, and its
-    /// start is recorded later (`RunStart`).
+    /// A queued run (new, or with its tool outputs) as the client's transaction stores it: a
+    /// streamed one is picked up by this node at once, so it is stored `in_progress` (`started_at`
+    /// set if it was not) in that same transaction, and the engine does not write its start
+    /// again; one that is polled is stored `queued`, and its start is recorded later (`RunStart`).
     private static func pickedUp(_ run: Run, streamed: Bool) -> Run {
         guard streamed else { return run }
         var started = run
@@ -74,16 +74,16 @@ struct Runs: Sendable {
 
     /// `queued`, announced and handed to the engine (`thread.run.created` first for a new run);
     /// `events` is the client's subscription, if it streams, made before anything is published.
-    /// A run stored `in_progress` by its creation (`pickedUp`) is announced `queued` as it was
-    /// created, then `in_progress`.
+    /// A run stored `in_progress` by the same transaction (`pickedUp`) is announced `queued` as
+    /// it was (a new one not started yet), then `in_progress`.
     private func start(_ stored: Stored<Run>, lease: RunLease, events: RunSubscription?, created: Bool) -> Started {
         let runID = stored.object.id
         var queued = stored.body
         if stored.object.status == .in_progress {
-            var asCreated = stored.object
-            asCreated.status = .queued
-            asCreated.started_at = nil
-            queued = RunEvent(.runQueued, encoding: asCreated).data
+            var announced = stored.object
+            announced.status = .queued
+            if created { announced.started_at = nil }
+            queued = RunEvent(.runQueued, encoding: announced).data
         }
         if created { hub.publish(runID: runID, RunEvent(.runCreated, data: queued)) }
         AppMetrics.runTransition(to: "queued")
@@ -140,7 +140,7 @@ struct Runs: Sendable {
         let events = stream ? hub.subscribe(runID: runID) : nil
         let written: (Stored<Run>, RunStep, RunLease)
         do {
-            written = try await recordToolOutputs(outputs, runID: runID, threadID: threadID, project: project)
+            written = try await recordToolOutputs(outputs, runID: runID, threadID: threadID, stream: stream, project: project)
         } catch {
             events?.end()
             throw error
@@ -150,8 +150,9 @@ struct Runs: Sendable {
         return start(stored, lease: lease, events: events, created: false)
     }
 
-    /// The transaction of `submitToolOutputs`: the outputs recorded, the run queued and taken over.
-    private func recordToolOutputs(_ outputs: [(id: String, output: String)], runID: String, threadID: String,
+    /// The transaction of `submitToolOutputs`: the outputs recorded, the run queued (or, streamed,
+    /// picked up: `pickedUp`) and taken over.
+    private func recordToolOutputs(_ outputs: [(id: String, output: String)], runID: String, threadID: String, stream: Bool,
                                    project: String) async throws -> (Stored<Run>, RunStep, RunLease) {
         try await store.write(project: project) { session -> (Stored<Run>, RunStep, RunLease) in
             var run = try await Self.find(runID, in: threadID, session: session, forUpdate: true)
@@ -162,6 +163,7 @@ struct Runs: Sendable {
             let step = try await Self.recordOutputs(outputs, pending: pending, run: run, session: session)
             run.status = .queued
             run.required_action = nil
+            run = Self.pickedUp(run, streamed: stream)
             let stored = Stored(run, body: try await session.update(run))
             return (stored, step, try await session.takeOver(run: runID, for: engine.nodeID))
         }
