@@ -91,6 +91,20 @@ def attributes(span: dict) -> dict:
     return out
 
 
+def new_trace() -> tuple[str, dict]:
+    """A fresh trace id, and the headers that make a request its root's child."""
+    trace_id = secrets.token_hex(16)
+    return trace_id, {"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"}
+
+
+def store_transactions(collector: Collector, trace_id: str) -> list:
+    """The `db transaction` spans of a trace whose run has ended (its span ends after its last
+    write; the exporter sends every 100 ms, hence the wait for stragglers)."""
+    collector.wait_for(lambda s: s.get("traceId") == trace_id and s.get("name") == "run")
+    time.sleep(0.5)
+    return [s for s in list(collector.spans) if s.get("traceId") == trace_id and s.get("name") == "db transaction"]
+
+
 @pytest.fixture
 def collector():
     c = Collector()
@@ -162,19 +176,15 @@ def test_a_streamed_answer_is_three_store_transactions(traced, collector, upstre
     mk = marker("txns")
     thread = client.beta.threads.create(messages=[{"role": "user", "content": f"Hello [{mk}]"}])
     upstream.enqueue(text("Hi there, in a few chunks."), match=mk)
-    trace_id = secrets.token_hex(16)
+    trace_id, headers = new_trace()
     names = []
-    with client.beta.threads.runs.stream(thread_id=thread.id, assistant_id=asst.id,
-                                         extra_headers={"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"}) as stream:
+    with client.beta.threads.runs.stream(thread_id=thread.id, assistant_id=asst.id, extra_headers=headers) as stream:
         for event in stream:
             names.append((event.event, getattr(event.data, "status", None)))
     assert names[:3] == [("thread.run.created", "queued"), ("thread.run.queued", "queued"),
                          ("thread.run.in_progress", "in_progress")], names[:3]
     assert names[-1] == ("thread.run.completed", "completed"), names[-1]
-    # The run's span ends after its last transaction; the exporter sends every 100 ms.
-    collector.wait_for(lambda s: s.get("traceId") == trace_id and s.get("name") == "run")
-    time.sleep(0.5)
-    writes = [s for s in list(collector.spans) if s.get("traceId") == trace_id and s.get("name") == "db transaction"]
+    writes = store_transactions(collector, trace_id)
     assert len(writes) == 3, [s.get("parentSpanId") for s in writes]
 
 
@@ -190,11 +200,11 @@ def test_streamed_tool_outputs_and_answer_are_three_store_transactions(traced, c
     upstream.enqueue(text("It means a safe room."), match=mk)
     run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=asst.id, **poll_kw())
     assert run.status == "requires_action", run.last_error
-    trace_id = secrets.token_hex(16)
+    trace_id, headers = new_trace()
     events = []
     with client.beta.threads.runs.submit_tool_outputs_stream(
             thread_id=thread.id, run_id=run.id, tool_outputs=[{"tool_call_id": "call_traceoutputs01", "output": "a safe room"}],
-            extra_headers={"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"}) as stream:
+            extra_headers=headers) as stream:
         for event in stream:
             events.append((event.event, event.data))
     names = [name for name, _ in events]
@@ -203,9 +213,7 @@ def test_streamed_tool_outputs_and_answer_are_three_store_transactions(traced, c
     queued, in_progress = events[1][1], events[2][1]
     assert queued.status == "queued" and queued.started_at == run.started_at, queued
     assert in_progress.status == "in_progress" and in_progress.started_at == run.started_at, in_progress
-    collector.wait_for(lambda s: s.get("traceId") == trace_id and s.get("name") == "run")
-    time.sleep(0.5)
-    writes = [s for s in list(collector.spans) if s.get("traceId") == trace_id and s.get("name") == "db transaction"]
+    writes = store_transactions(collector, trace_id)
     assert len(writes) == 3, [s.get("parentSpanId") for s in writes]
 
 

@@ -62,32 +62,13 @@ struct RunExecutor {
         try await inChildTask { try await fail(lease, message: "The model kept calling tools for \(maxTurns) rounds without answering.") }
     }
 
-    /// Marks the run started: written and sent at once when it streams, else recorded later
-    /// (`RunStart`). Nil when there is nothing to run (ended, or cancelled: then ended so).
+    /// Marks the run started: a streamed run was stored `in_progress`, and its event sent, by the
+    /// request that queued it (`Runs.pickedUp`); any other is recorded later (`RunStart`). Nil
+    /// when there is nothing to run (ended, or cancelled: then ended so).
     @inline(never)
     private func begin(lease: RunLease, snapshot: Stored<Run>?) async throws -> RunProgress? {
         let runID = lease.runID
         let now = unixNow()
-        // A streamed run is started already by the request that queued it (`Runs.pickedUp`).
-        if hub.hasListeners(runID: runID), snapshot?.object.status != .in_progress {
-            // Listened to, and still queued: in_progress is written (and sent) before anything else happens.
-            var cancelling = false
-            guard let written = try await updates.update(lease, { run, _ in
-                if run.status == .cancelling {
-                    cancelling = true
-                    return false
-                }
-                guard run.status == .queued || run.status == .in_progress else { return false }
-                run.markStarted(at: now)
-                return true
-            }) else {
-                if cancelling { try await updates.end(lease, as: .cancelled) }
-                return nil
-            }
-            let start = RunStart(lease: lease, startedAt: written.object.started_at ?? now, updates: updates, written: true)
-            updates.publish(written.object, .runInProgress)
-            return RunProgress(run: written.object, known: written, start: start)
-        }
         // A run handed over as its creator stored it is not read back; if it was ended since,
         // the final write (or RunStart) finds out.
         let stored: Stored<Run>? = if let snapshot { snapshot } else {

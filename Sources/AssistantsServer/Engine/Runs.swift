@@ -78,8 +78,9 @@ struct Runs: Sendable {
     /// it was (a new one not started yet), then `in_progress`.
     private func start(_ stored: Stored<Run>, lease: RunLease, events: RunSubscription?, created: Bool) -> Started {
         let runID = stored.object.id
+        let pickedUp = stored.object.status == .in_progress
         var queued = stored.body
-        if stored.object.status == .in_progress {
+        if pickedUp {
             var announced = stored.object
             announced.status = .queued
             if created { announced.started_at = nil }
@@ -88,7 +89,7 @@ struct Runs: Sendable {
         if created { hub.publish(runID: runID, RunEvent(.runCreated, data: queued)) }
         AppMetrics.runTransition(to: "queued")
         hub.publish(runID: runID, RunEvent(.runQueued, data: queued))
-        if stored.object.status == .in_progress {
+        if pickedUp {
             AppMetrics.runTransition(to: "in_progress", createdAt: stored.object.created_at)
             hub.publish(runID: runID, RunEvent(.runInProgress, data: stored.body))
         }
