@@ -97,6 +97,17 @@ import Testing
         #expect(!turn.text.contains("<tool"))
     }
 
+    @Test func markupIsFoundByItsBytesAfterAnyText() {
+        #expect(ToolCallGuard.containsMarkup("Grüße, 東京 🌧 <tool_call>{}</tool_call>"))
+        #expect(ToolCallGuard.containsMarkup("é<tool_response>x</tool_response>"))
+        #expect(!ToolCallGuard.containsMarkup("<tool_cal> <tool_ <t=123> tool_call>"))
+        #expect(!ToolCallGuard.containsMarkup(""))
+        // An answer with no markup comes back as it was, non-ASCII text and all.
+        let plain = "Grüße aus 東京 <t=1> 🌧"
+        #expect(ToolCallGuard.extractMarkup(plain).text == plain)
+        #expect(ToolCallGuard.extractMarkup(plain).calls.isEmpty)
+    }
+
     @Test func validatorCoversTheUsualKeywords() {
         let schema: JSONValue = ["type": "object", "required": ["n"], "properties": [
             "n": ["type": "integer", "minimum": 1, "maximum": 5], "tags": ["type": "array", "items": ["type": "string"], "maxItems": 2],

@@ -184,10 +184,11 @@ final class ChatCompletionsClient: ChatModel {
         do {
             var body = response.body.makeAsyncIterator()
             while let buffer = try await body.next() {
-                for line in lines.push(buffer) {
-                    guard line.hasPrefix("data:") else { continue }
-                    let data = line.dropFirst(5).drop(while: { $0 == " " })
-                    if data == "[DONE]" {
+                lines.append(buffer)
+                while let line = lines.nextLine() {
+                    guard line.starts(with: "data:".utf8) else { continue }
+                    let data = line.dropFirst(5).drop(while: { $0 == UInt8(ascii: " ") })
+                    if data.elementsEqual("[DONE]".utf8) {
                         // The body's end follows at once: read on to it. Dropping the body here
                         // resets an HTTP/2 stream, and upstreams count resets against their
                         // rapid-reset limit (200 in 30 s in swift-nio-http2), past which they
@@ -196,7 +197,7 @@ final class ChatCompletionsClient: ChatModel {
                         do { while try await body.next() != nil {} } catch { if Task.isCancelled { throw CancellationError() } }
                         return accumulator.turn
                     }
-                    try await accumulator.add(try decodeChunk(data.utf8)) { delta in
+                    try await accumulator.add(try decodeChunk(data)) { delta in
                         do { try await onDelta(delta) } catch { throw HandlerFailure(error: error) }
                     }
                 }
@@ -213,6 +214,8 @@ final class ChatCompletionsClient: ChatModel {
     }
 
     private func decodeChunk(_ bytes: some Collection<UInt8>) throws -> ChatChunk {
+        // A well-formed chunk is read in place; anything else through the tree, for its error.
+        if let chunk = bytes.withContiguousStorageIfAvailable(ChatChunk.read) ?? nil { return chunk }
         guard let json = try? JSONText.parse(bytes) else {
             throw UpstreamError(code: "server_error", message: "The model upstream sent a chunk that is not JSON.", retryable: false)
         }
@@ -262,21 +265,46 @@ struct TurnAccumulator {
     }
 }
 
-/// Splits a byte stream into lines (LF or CRLF), keeping a partial line across buffers.
+/// Splits a byte stream into lines (LF or CRLF), keeping a partial line across buffers. The
+/// upstream's reader takes each line's bytes in place (`append`, then `nextLine` until nil);
+/// `push` gives them as strings.
 struct SSELineSplitter {
-    private var pending: [UInt8] = []
+    /// The bytes not yet returned in a line, from `start` on.
+    private var bytes: [UInt8] = []
+    private var start = 0
+    /// Where the search for the next LF resumes: the bytes before it hold none.
+    private var searched = 0
+
+    /// Adds a buffer's bytes after what is pending.
+    mutating func append(_ buffer: ByteBuffer) {
+        if start == bytes.count {
+            bytes.removeAll(keepingCapacity: true)
+            (start, searched) = (0, 0)
+        } else if start > 0 {
+            bytes.removeFirst(start)
+            (searched, start) = (searched - start, 0)
+        }
+        bytes.append(contentsOf: buffer.readableBytesView)
+    }
+
+    /// The next complete line, without its LF or CRLF; nil when only a partial line (or nothing) is pending.
+    mutating func nextLine() -> ArraySlice<UInt8>? {
+        guard let newline = bytes[searched...].firstIndex(of: UInt8(ascii: "\n")) else {
+            searched = bytes.count
+            return nil
+        }
+        var end = newline
+        if end > start, bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+        let line = bytes[start..<end]
+        start = newline + 1
+        searched = start
+        return line
+    }
 
     mutating func push(_ buffer: ByteBuffer) -> [String] {
+        append(buffer)
         var lines: [String] = []
-        for byte in buffer.readableBytesView {
-            if byte == UInt8(ascii: "\n") {
-                if pending.last == UInt8(ascii: "\r") { pending.removeLast() }
-                lines.append(String(decoding: pending, as: UTF8.self))
-                pending.removeAll(keepingCapacity: true)
-            } else {
-                pending.append(byte)
-            }
-        }
+        while let line = nextLine() { lines.append(String(decoding: line, as: UTF8.self)) }
         return lines
     }
 }

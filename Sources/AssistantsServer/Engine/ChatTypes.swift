@@ -1,31 +1,31 @@
 /// One streamed chunk of an OpenAI-compatible chat completion (`chat.completion.chunk`),
 /// or a whole non-streamed completion: both carry `choices` and maybe `usage`.
-struct ChatChunk: Sendable {
-    struct Choice: Sendable {
-        var delta: Delta?
-        var message: Delta?
-        var finish_reason: String?
+struct ChatChunk: Sendable, Equatable {
+    struct Choice: Sendable, Equatable {
+        var delta: Delta? = nil
+        var message: Delta? = nil
+        var finish_reason: String? = nil
     }
 
-    struct Delta: Sendable {
-        var content: String?
-        var tool_calls: [ToolCallDelta]?
+    struct Delta: Sendable, Equatable {
+        var content: String? = nil
+        var tool_calls: [ToolCallDelta]? = nil
     }
 
-    struct ToolCallDelta: Sendable {
-        struct Function: Sendable {
-            var name: String?
-            var arguments: String?
+    struct ToolCallDelta: Sendable, Equatable {
+        struct Function: Sendable, Equatable {
+            var name: String? = nil
+            var arguments: String? = nil
         }
 
-        var index: Int?
-        var id: String?
-        var function: Function?
+        var index: Int? = nil
+        var id: String? = nil
+        var function: Function? = nil
     }
 
-    struct ChunkUsage: Sendable {
-        var prompt_tokens: Int?
-        var completion_tokens: Int?
+    struct ChunkUsage: Sendable, Equatable {
+        var prompt_tokens: Int? = nil
+        var completion_tokens: Int? = nil
     }
 
     var choices: [Choice]?
@@ -37,7 +37,11 @@ struct ChatChunk: Sendable {
     /// Reads a chunk from its JSON text. Absent and null fields are nil; a field of the wrong
     /// type makes the chunk malformed, as a strict decoder would.
     init(parsing text: some Collection<UInt8>) throws {
-        try self.init(json: JSONText.parse(text))
+        if let chunk = text.withContiguousStorageIfAvailable(Self.read) ?? nil {
+            self = chunk
+        } else {
+            try self.init(json: JSONText.parse(text))
+        }
     }
 
     init(json: JSONValue) throws {

@@ -142,6 +142,9 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        // Unwrapping a part is a dynamic cast: only an unparsable request's answer needs it, and
+        // every streamed delta comes through here.
+        guard parseError != nil, !rewritingParseError else { return context.write(data, promise: promise) }
         switch unwrapOutboundIn(data) {
         case .head(let response) where response.status == .badRequest && parseError != nil && !rewritingParseError:
             // Hummingbird's own answer to an unparsable request: same status, with a body.

@@ -35,8 +35,8 @@ enum JSONText {
         return value
     }
 
-    /// A recursive-descent reader over the bytes.
-    private struct Parser {
+    /// A recursive-descent reader over the bytes (also `Reader`'s, which walks a value in place).
+    struct Parser {
         let bytes: UnsafeBufferPointer<UInt8>
         var index = 0
 
