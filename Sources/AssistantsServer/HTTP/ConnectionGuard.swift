@@ -146,7 +146,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         // every streamed delta comes through here.
         guard parseError != nil, !rewritingParseError else { return context.write(data, promise: promise) }
         switch unwrapOutboundIn(data) {
-        case .head(let response) where response.status == .badRequest && parseError != nil && !rewritingParseError:
+        case .head(let response) where response.status == .badRequest:
             // Hummingbird's own answer to an unparsable request: same status, with a body.
             rewritingParseError = true
             let body = Self.errorBody(.invalidRequest("The HTTP request could not be parsed (\(parseError ?? ""))."))

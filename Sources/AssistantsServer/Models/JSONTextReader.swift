@@ -30,10 +30,24 @@ extension JSONText {
 
         /// Enters an object (its keys are then read with `key(first:)`); false when the next value is not one.
         mutating func object() throws -> Bool {
-            guard try peek() == UInt8(ascii: "{") else { return false }
+            try enter(UInt8(ascii: "{"))
+        }
+
+        /// Consumes the `open` bracket of an object or array, one level deeper; false when the
+        /// next value starts otherwise.
+        private mutating func enter(_ open: UInt8) throws -> Bool {
+            guard try peek() == open else { return false }
             depth += 1
             guard depth <= JSONText.maxDepth else { throw parser.error("too deeply nested") }
             parser.index += 1
+            return true
+        }
+
+        /// Consumes `close` if `byte`, the next one, is it: the object or array being read ends.
+        private mutating func leave(_ close: UInt8, at byte: UInt8) -> Bool {
+            guard byte == close else { return false }
+            parser.index += 1
+            depth -= 1
             return true
         }
 
@@ -51,11 +65,7 @@ extension JSONText {
         /// here (a `SyntaxError` says so): the reader is for known shapes, whose keys are plain.
         mutating func key(first: inout Bool) throws -> Key? {
             var byte = try peek()
-            if byte == UInt8(ascii: "}") {
-                parser.index += 1
-                depth -= 1
-                return nil
-            }
+            if leave(UInt8(ascii: "}"), at: byte) { return nil }
             if first {
                 first = false
             } else {
@@ -93,22 +103,14 @@ extension JSONText {
         /// Enters an array (its elements are then read after each `element(first:)`); false when
         /// the next value is not one.
         mutating func array() throws -> Bool {
-            guard try peek() == UInt8(ascii: "[") else { return false }
-            depth += 1
-            guard depth <= JSONText.maxDepth else { throw parser.error("too deeply nested") }
-            parser.index += 1
-            return true
+            try enter(UInt8(ascii: "["))
         }
 
         /// Whether the array has another element, to be read next; false at its end. `first`
         /// starts true for each array.
         mutating func element(first: inout Bool) throws -> Bool {
             let byte = try peek()
-            if byte == UInt8(ascii: "]") {
-                parser.index += 1
-                depth -= 1
-                return false
-            }
+            if leave(UInt8(ascii: "]"), at: byte) { return false }
             if first {
                 first = false
                 return true
