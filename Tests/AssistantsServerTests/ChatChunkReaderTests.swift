@@ -59,6 +59,19 @@ import Testing
         }
     }
 
+    @Test func invalidUTF8InAStringReadsAsTheReplacementCharacter() throws {
+        // A stray 0xFF inside the content, and a lone continuation byte in a skipped string:
+        // read as U+FFFD (as a decoded line always was), not refused as "not JSON".
+        let bytes = Array(#"{"model":"m"#.utf8) + [0x80] + Array(#"","choices":[{"delta":{"content":"a"#.utf8)
+            + [0xFF] + Array(#"b"}}]}"#.utf8)
+        #expect(throws: (any Error).self) { try JSONText.parse(bytes) }  // the strict parser refuses the raw bytes
+        let chunk = try ChatCompletionsClient.decodeChunk(bytes)
+        #expect(chunk.choices?.first?.delta?.content == "a\u{FFFD}b")
+        #expect(try ChatChunk(parsing: bytes) == chunk)
+        // The same bytes outside any string are still not JSON.
+        #expect(throws: UpstreamError.self) { try ChatCompletionsClient.decodeChunk([0xFF] + Array("{}".utf8)) }
+    }
+
     @Test func readingANestedSkippedValueStillBoundsItsDepth() {
         let deep = #"{"x":"# + String(repeating: "[", count: 600) + String(repeating: "]", count: 600) + #","choices":[]}"#
         #expect(Self.fast(deep) == nil)

@@ -174,7 +174,7 @@ final class ChatCompletionsClient: ChatModel {
         if contentType.contains("application/json") {
             // An upstream that ignores `stream: true` and answers in one piece.
             let body = try await response.body.collect(upTo: 64 * 1024 * 1024)
-            let chunk = try decodeChunk(body.readableBytesView)
+            let chunk = try Self.decodeChunk(body.readableBytesView)
             try await accumulator.add(chunk, onDelta: onDelta)
             return accumulator.turn
         }
@@ -197,7 +197,7 @@ final class ChatCompletionsClient: ChatModel {
                         do { while try await body.next() != nil {} } catch { if Task.isCancelled { throw CancellationError() } }
                         return accumulator.turn
                     }
-                    try await accumulator.add(try decodeChunk(data)) { delta in
+                    try await accumulator.add(try Self.decodeChunk(data)) { delta in
                         do { try await onDelta(delta) } catch { throw HandlerFailure(error: error) }
                     }
                 }
@@ -213,10 +213,12 @@ final class ChatCompletionsClient: ChatModel {
         return accumulator.turn
     }
 
-    private func decodeChunk(_ bytes: some Collection<UInt8>) throws -> ChatChunk {
+    /// One chunk (or a whole answer) as the engine reads it, or the upstream's error.
+    static func decodeChunk(_ bytes: some Collection<UInt8>) throws -> ChatChunk {
         // A well-formed chunk is read in place; anything else through the tree, for its error.
         if let chunk = bytes.withContiguousStorageIfAvailable(ChatChunk.read) ?? nil { return chunk }
-        guard let json = try? JSONText.parse(bytes) else {
+        // Invalid UTF-8 inside a string reads as U+FFFD, as a text it always has.
+        guard let json = try? JSONText.parse(String(decoding: bytes, as: UTF8.self)) else {
             throw UpstreamError(code: "server_error", message: "The model upstream sent a chunk that is not JSON.", retryable: false)
         }
         if let message = json["error"]?["message"]?.stringValue {

@@ -40,7 +40,7 @@ struct ChatChunk: Sendable, Equatable {
         if let chunk = text.withContiguousStorageIfAvailable(Self.read) ?? nil {
             self = chunk
         } else {
-            try self.init(json: JSONText.parse(text))
+            try self.init(json: JSONText.parse(String(decoding: text, as: UTF8.self)))
         }
     }
 
