@@ -72,10 +72,13 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        // The benches' load generators (bench/streams.sh), kept beside the bench scripts.
+        // The benches' load generators (bench/streams.sh) and in-process timings (bench/encode.sh),
+        // kept beside the bench scripts.
         .executableTarget(
             name: "assistants-bench",
             dependencies: [
+                // `encode`: the server's own JSON encoder, timed in-process.
+                "AssistantsServer",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -158,6 +158,12 @@ import Testing
         #expect(text == #"{"a":0.5,"b":18446744073709551615,"c":[null,-0,{"a":true}],"d":"late"}"#)
         #expect(try JSONText.parse(text) == JSONText.parse(foundation(Shapes())))
         #expect(try OrderedJSONEncoder.string([Nothing()]) == "[{}]")
+        // Nullable's values and the scalars a generic call carries go straight into the tree.
+        #expect(try OrderedJSONEncoder.string([Nullable(wrappedValue: 3), Nullable<Int>(wrappedValue: nil)]) == "[3,null]")
+        #expect(try OrderedJSONEncoder.string([Nullable(wrappedValue: true)]) == "[true]")
+        #expect(try OrderedJSONEncoder.string([Nullable(wrappedValue: 0.5), Nullable(wrappedValue: 1e300)]) == foundation([0.5, 1e300]))
+        #expect(try OrderedJSONEncoder.string(Nullable(wrappedValue: "a/\"")) == foundation("a/\""))
+        #expect(throws: EncodingError.self) { try OrderedJSONEncoder.string([Nullable(wrappedValue: Double.nan)]) }
         #expect(throws: EncodingError.self) { try OrderedJSONEncoder.string([Double.nan]) }
         #expect(throws: EncodingError.self) { try OrderedJSONEncoder.string(["x": Double.infinity]) }
     }

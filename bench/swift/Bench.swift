@@ -24,7 +24,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "assistants-bench",
         abstract: "Load generators for bench/*.sh (loopback only).",
-        subcommands: [StreamsUpstreamCommand.self, StreamsDriverCommand.self])
+        subcommands: [StreamsUpstreamCommand.self, StreamsDriverCommand.self, EncodeCommand.self])
 }
 
 /// The open-files soft limit raised to the hard one; returns the new soft limit.

@@ -4,9 +4,9 @@ struct NewThread: Sendable {
     var thread: AssistantThread
     var messages: [Message]
 
-    /// Stores a validated new thread; file references must exist. Returns the thread as stored and
-    /// the vector-store files whose ingestion to start once committed.
-    func insert(library: VectorStoreLibrary, session: StoreSession) async throws -> (AssistantThread, [VectorStoreFile]) {
+    /// Stores a validated new thread; file references must exist. Returns the thread as stored (with
+    /// its JSON) and the vector-store files whose ingestion to start once committed.
+    func insert(library: VectorStoreLibrary, session: StoreSession) async throws -> (Stored<AssistantThread>, [VectorStoreFile]) {
         for message in messages {
             try await message.checkFiles(session: session, blobs: library.ingestion.blobs)
         }
@@ -14,10 +14,10 @@ struct NewThread: Sendable {
         var added: [VectorStoreFile]
         (thread.tool_resources, added) = try await library.materialize(thread.tool_resources, session: session)
         added += try await library.attachToThread(messages, thread: &thread, session: session)
-        try await session.insert(thread)
+        let body = try await session.insert(thread)
         for message in messages {
             try await session.insert(message)
         }
-        return (thread, added)
+        return (Stored(thread, body: body), added)
     }
 }

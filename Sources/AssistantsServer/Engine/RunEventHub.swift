@@ -13,7 +13,12 @@ public struct RunEvent: Sendable {
 
     public init(name: String, encoding value: some Encodable) {
         self.name = name
-        self.data = (try? JSONCoding.string(value)) ?? "{}"
+        self.data = Self.data(encoding: value)
+    }
+
+    /// An event's JSON for a value (`{}` if it cannot be encoded), as its store also writes it.
+    static func data(encoding value: some Encodable) -> String {
+        (try? JSONCoding.string(value)) ?? "{}"
     }
 
     /// Whether a stream of the run ends after this event: the run is done or waits for the client.
@@ -107,15 +112,32 @@ public final class RunEventHub: Service, Sendable {
 
     /// Publishes an event; it is only built when someone listens to the run.
     public func publish(runID: String, _ makeEvent: @autoclosure () -> RunEvent) {
-        let targets = listeners.withLockedValue { table -> [Listener] in
+        let targets = stampedListeners(runID: runID)
+        guard !targets.isEmpty else { return }
+        deliver(makeEvent(), to: targets)
+    }
+
+    /// Publishes events that carry the same object (a step's `created` and `in_progress`, say):
+    /// its JSON (`data`, often the text just stored) is built once, and only when someone listens.
+    func publish(runID: String, _ names: [RunEvent.Name], data: @autoclosure () -> String) {
+        let targets = stampedListeners(runID: runID)
+        guard !targets.isEmpty else { return }
+        let body = data()
+        for name in names { deliver(RunEvent(name, data: body), to: targets) }
+    }
+
+    /// The run's listeners, each stamped as sent to now.
+    private func stampedListeners(runID: String) -> [Listener] {
+        listeners.withLockedValue { table -> [Listener] in
             // Stamped in place: a copy of the run's listeners per event would be an allocation per delta.
             guard let count = table[runID]?.count else { return [] }
             let now = ContinuousClock.now
             for index in 0..<count { table[runID]?[index].lastSent = now }
             return table[runID] ?? []
         }
-        guard !targets.isEmpty else { return }
-        let event = makeEvent()
+    }
+
+    private func deliver(_ event: RunEvent, to targets: [Listener]) {
         for target in targets {
             target.buffer.append(.event(event))
             if event.endsStream { target.buffer.finish() }

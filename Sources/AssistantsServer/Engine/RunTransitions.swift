@@ -20,16 +20,17 @@ struct RunTransitions {
         }
     }
 
-    func publish(_ run: Run, _ name: RunEvent.Name) {
-        AppMetrics.runTransition(to: run.status.rawValue, createdAt: run.created_at)
-        hub.publish(runID: run.id, RunEvent(name, encoding: run))
+    /// Counts the run's new status and announces it with the JSON it was just stored as.
+    func publish(_ run: Stored<Run>, _ name: RunEvent.Name) {
+        AppMetrics.runTransition(to: run.object.status.rawValue, createdAt: run.object.created_at)
+        hub.publish(runID: run.object.id, [name], data: run.body)
     }
 
     /// Ends an active run as `failed`, `cancelled` or `expired`, under the `lease` of the node
     /// that holds it: its open steps and message end too.
     func end(_ lease: RunLease, as status: Run.Status, error: LastError? = nil) async throws {
         let now = unixNow()
-        let result = try await store.write(under: lease) { session -> (Run, [RunStep], [Message])? in
+        let result = try await store.write(under: lease) { session -> (Stored<Run>, [Stored<RunStep>], [Stored<Message>])? in
             guard var run = try await session.getForUpdate(Run.self, id: lease.runID), !run.status.isTerminal else { return nil }
             run.status = status
             run.required_action = nil
@@ -43,7 +44,7 @@ struct RunTransitions {
             default:
                 break
             }
-            var endedSteps: [RunStep] = []
+            var endedSteps: [Stored<RunStep>] = []
             for var step in try await session.all(RunStep.self, parentID: run.id) where step.status == .in_progress {
                 switch status {
                 case .failed:
@@ -57,10 +58,9 @@ struct RunTransitions {
                     step.status = .expired
                     step.expired_at = now
                 }
-                try await session.update(step)
-                endedSteps.append(step)
+                endedSteps.append(Stored(step, body: try await session.update(step)))
             }
-            var endedMessages: [Message] = []
+            var endedMessages: [Stored<Message>] = []
             for var message in try await session.all(Message.self, parentID: run.thread_id)
             where message.run_id == run.id && message.status == .in_progress {
                 message.status = .incomplete
@@ -68,18 +68,16 @@ struct RunTransitions {
                 message.completed_at = nil
                 message.incomplete_details = IncompleteDetails(
                     reason: status == .failed ? "run_failed" : status == .cancelled ? "run_cancelled" : "run_expired")
-                try await session.update(message)
-                endedMessages.append(message)
+                endedMessages.append(Stored(message, body: try await session.update(message)))
             }
-            try await session.update(run)
-            return (run, endedSteps, endedMessages)
+            return (Stored(run, body: try await session.update(run)), endedSteps, endedMessages)
         }
         guard let (run, steps, messages) = result else { return }
         for message in messages {
-            hub.publish(runID: run.id, RunEvent(.messageIncomplete, encoding: message))
+            hub.publish(runID: lease.runID, [.messageIncomplete], data: message.body)
         }
         for step in steps {
-            hub.publish(runID: run.id, RunEvent(.step(step.status), encoding: step))
+            hub.publish(runID: lease.runID, [.step(step.object.status)], data: step.body)
         }
         publish(run, .run(status))
     }
@@ -90,7 +88,7 @@ struct RunTransitions {
     func recordToolCalls(_ calls: [ToolCall], functionCalls: [ToolCall], serverResults: [String: JSONValue], step: RunStep,
                          usage: Usage, known: Stored<Run>?, lease: RunLease) async throws -> Bool {
         let now = unixNow()
-        let result = try await store.write(under: lease) { session -> (Run, RunStep)? in
+        let result = try await store.write(under: lease) { session -> (Stored<Run>, RunStep)? in
             var step = step
             step.step_details = ["type": "tool_calls", "tool_calls": .array(calls.map { call in
                 serverResults[call.id] ?? [
@@ -112,8 +110,7 @@ struct RunTransitions {
                 run.required_action = RequiredAction(toolCalls: functionCalls)
             }
             try await session.update(step)
-            try await session.update(run)
-            return (run, step)
+            return (Stored(run, body: try await session.update(run)), step)
         }
         guard let (updated, finalStep) = result else {
             try await end(lease, as: .cancelled)
@@ -149,7 +146,7 @@ struct RunTransitions {
     private func finishTurn(as status: Run.Status, incompleteReason: String? = nil, message: Message?, step: RunStep?, stored: Bool,
                             usage: Usage, startedAt: Int?, known: Stored<Run>?, lease: RunLease) async throws -> Bool {
         let now = unixNow()
-        let outcome = try await store.write(under: lease) { session -> (Run, Message?, RunStep?)? in
+        let outcome = try await store.write(under: lease) { session -> (Stored<Run>, String?, String?)? in
             guard var run = try await session.getForUpdate(Run.self, id: lease.runID, known: known),
                   run.status == .in_progress || run.status == .queued else { return nil }
             run.markStarted(at: startedAt ?? now)
@@ -169,17 +166,18 @@ struct RunTransitions {
                 message?.completed_at = now
                 run.completed_at = now
             }
-            if let step { _ = try await stored ? session.update(step) : session.insert(step) }
-            if let message { _ = try await stored ? session.update(message) : session.insert(message) }
+            // The JSON each is stored as is what its event carries.
+            var stepBody, messageBody: String?
+            if let step { stepBody = try await stored ? session.update(step) : session.insert(step) }
+            if let message { messageBody = try await stored ? session.update(message) : session.insert(message) }
             run.status = status
             run.expires_at = nil
             run.usage = (run.usage ?? Usage()) + usage
-            try await session.update(run)
-            return (run, message, step)
+            return (Stored(run, body: try await session.update(run)), messageBody, stepBody)
         }
         guard let (finished, message, step) = outcome else { return false }
-        if let message { hub.publish(runID: lease.runID, RunEvent(status == .completed ? .messageCompleted : .messageIncomplete, encoding: message)) }
-        if let step { hub.publish(runID: lease.runID, RunEvent(.stepCompleted, encoding: step)) }
+        if let message { hub.publish(runID: lease.runID, [status == .completed ? .messageCompleted : .messageIncomplete], data: message) }
+        if let step { hub.publish(runID: lease.runID, [.stepCompleted], data: step) }
         publish(finished, .run(status))
         return true
     }

@@ -48,7 +48,7 @@ struct Runs: Sendable {
     /// A new thread with its messages and a run on it, in one transaction.
     func createThreadAndRun(_ new: NewThread, assistantID: String, stream: Bool, project: String,
                             makeRun: (Assistant) throws -> Run) async throws -> Started {
-        let (thread, run, lease, added) = try await store.write(project: project) { session -> (AssistantThread, Stored<Run>, RunLease, [VectorStoreFile]) in
+        let (thread, run, lease, added) = try await store.write(project: project) { session -> (Stored<AssistantThread>, Stored<Run>, RunLease, [VectorStoreFile]) in
             let assistant = try await session.require(Assistant.self, id: assistantID)
             let run = try Self.pickedUp(makeRun(assistant), streamed: stream)
             let (thread, added) = try await new.insert(library: library, session: session)
@@ -57,7 +57,7 @@ struct Runs: Sendable {
         }
         library.startIngestion(added, project: project)
         var started = start(run, lease: lease, events: stream ? hub.subscribe(runID: run.object.id) : nil, created: true)
-        started.leading = [RunEvent(.threadCreated, encoding: thread)]
+        started.leading = [RunEvent(.threadCreated, data: thread.body)]
         return started
     }
 

@@ -102,7 +102,10 @@ final class TurnState {
     /// unless `store` is false (they are then stored later, at the latest with the run's end).
     func ensureMessage(store persist: Bool = true) async throws {
         guard needsMessageWork(store: persist) else { return }
-        if message != nil { return try await storeMessage() }
+        if message != nil {
+            try await storeMessage()
+            return
+        }
         let now = unixNow()
         var message = Message(id: IDPrefix.message.makeID(), created_at: now, thread_id: run.thread_id, role: "assistant", content: [])
         message.status = .in_progress
@@ -115,32 +118,36 @@ final class TurnState {
             step_details: ["type": "message_creation", "message_creation": ["message_id": .string(message.id)]])
         self.message = message
         self.messageStep = step
-        if persist { try await storeMessage() }
-        hub.publish(runID: run.id, RunEvent(.stepCreated, encoding: step))
-        hub.publish(runID: run.id, RunEvent(.stepInProgress, encoding: step))
-        hub.publish(runID: run.id, RunEvent(.messageCreated, encoding: message))
-        hub.publish(runID: run.id, RunEvent(.messageInProgress, encoding: message))
+        let stored = persist ? try await storeMessage() : nil
+        hub.publish(runID: run.id, [.stepCreated, .stepInProgress], data: stored?.step ?? RunEvent.data(encoding: step))
+        hub.publish(runID: run.id, [.messageCreated, .messageInProgress], data: stored?.message ?? RunEvent.data(encoding: message))
     }
 
+    /// The JSON a message and its step were just written as, which their events carry too.
+    private typealias Written = (message: String, step: String?)
+
     /// Inserts the message and its step as they are now, if not stored yet.
-    private func storeMessage() async throws {
-        guard !messageStored, let message, let step = messageStep else { return }
+    @discardableResult
+    private func storeMessage() async throws -> Written? {
+        guard !messageStored, let message, let step = messageStep else { return nil }
         try await start.ensureWritten()
-        try await store.write(under: start.lease) { session in
-            try await session.insert(step)
-            try await session.insert(message)
+        let written = try await store.write(under: start.lease) { session -> Written in
+            let step = try await session.insert(step)
+            return (try await session.insert(message), step)
         }
         messageStored = true
+        return written
     }
 
     /// Writes the message (and its step) as they are now: an update once stored, else the insert.
-    private func saveMessage(withStep: Bool) async throws {
+    private func saveMessage(withStep: Bool) async throws -> Written? {
         guard messageStored else { return try await storeMessage() }
-        guard let message else { return }
+        guard let message else { return nil }
         let step = withStep ? messageStep : nil
-        try await store.write(under: start.lease) { session in
-            try await session.update(message)
-            if let step { try await session.update(step) }
+        return try await store.write(under: start.lease) { session -> Written in
+            let written = try await session.update(message)
+            guard let step else { return (written, nil) }
+            return (written, try await session.update(step))
         }
     }
 
@@ -174,7 +181,7 @@ final class TurnState {
         guard var message, message.status == .in_progress, !text.isEmpty else { return }
         message.content = [Message.textPart(text)]
         self.message = message
-        try await saveMessage(withStep: false)
+        _ = try await saveMessage(withStep: false)
     }
 
     /// Completes a message the model wrote before calling tools in the same turn.
@@ -191,9 +198,9 @@ final class TurnState {
         let finishedStep = step
         self.message = finishedMessage
         self.messageStep = finishedStep
-        try await saveMessage(withStep: true)
-        hub.publish(runID: run.id, RunEvent(.messageCompleted, encoding: finishedMessage))
-        hub.publish(runID: run.id, RunEvent(.stepCompleted, encoding: finishedStep))
+        let written = try await saveMessage(withStep: true)
+        hub.publish(runID: run.id, [.messageCompleted], data: written?.message ?? RunEvent.data(encoding: finishedMessage))
+        hub.publish(runID: run.id, [.stepCompleted], data: written?.step ?? RunEvent.data(encoding: finishedStep))
     }
 
     /// Sends a message's annotations once, before it completes (the SDK merges them by index).
@@ -218,10 +225,9 @@ final class TurnState {
             id: IDPrefix.step.makeID(), created_at: unixNow(), run: run, type: "tool_calls",
             step_details: ["type": "tool_calls", "tool_calls": []])
         try await start.ensureWritten()
-        try await store.write(under: start.lease) { try await $0.insert(step) }
+        let written = try await store.write(under: start.lease) { try await $0.insert(step) }
         toolCallsStep = step
-        hub.publish(runID: run.id, RunEvent(.stepCreated, encoding: step))
-        hub.publish(runID: run.id, RunEvent(.stepInProgress, encoding: step))
+        hub.publish(runID: run.id, [.stepCreated, .stepInProgress], data: written)
         return step
     }
 }

@@ -40,7 +40,7 @@ struct ThreadsController {
         let new = try Self.parse(body, session: nil)
         let (thread, added) = try await store.write(project: context.project) { try await new.insert(library: library, session: $0) }
         library.startIngestion(added, project: context.project)
-        return try .json(encoding: thread)
+        return .json(thread.body)
     }
 
     @Sendable func retrieve(_ request: Request, context: APIRequestContext) async throws -> Response {
@@ -55,17 +55,16 @@ struct ThreadsController {
         let id = try context.parameters.require("thread_id")
         let body = try await JSONRequest.parse(request, context: context)
         try body.rejectUnknown(allowed: ["tool_resources", "metadata"])
-        let (thread, added) = try await store.write(project: context.project) { session in
+        let (stored, added) = try await store.write(project: context.project) { session in
             var thread = try await session.require(AssistantThread.self, id: id)
             try body.toolResources().apply(to: &thread.tool_resources)
             try body.metadata().apply(to: &thread.metadata)
             let added: [VectorStoreFile]
             (thread.tool_resources, added) = try await library.materialize(thread.tool_resources, session: session)
-            try await session.update(thread)
-            return (thread, added)
+            return (try await session.update(thread), added)
         }
         library.startIngestion(added, project: context.project)
-        return try .json(encoding: thread)
+        return .json(stored)
     }
 
     /// Deletes the thread with its messages, runs, run steps and its own vector store; its

@@ -25,6 +25,18 @@ public struct Nullable<Value: Codable & Sendable>: Codable, Sendable {
     }
 }
 
+extension KeyedEncodingContainer {
+    /// The value itself, or `null`: what `Nullable.encode(to:)` writes, without the nested encoder
+    /// and single-value container it takes (the synthesized `encode(to:)` picks this overload).
+    public mutating func encode<Value>(_ value: Nullable<Value>, forKey key: Key) throws {
+        if let wrapped = value.wrappedValue {
+            try encode(wrapped, forKey: key)
+        } else {
+            try encodeNil(forKey: key)
+        }
+    }
+}
+
 extension KeyedDecodingContainer {
     /// A missing key decodes as `nil` rather than failing.
     public func decode<Value>(_ type: Nullable<Value>.Type, forKey key: Key) throws -> Nullable<Value> {

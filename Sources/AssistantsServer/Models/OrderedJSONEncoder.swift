@@ -49,11 +49,11 @@ private enum Node {
             output.append(UInt8(ascii: "]"))
         case .object(let object):
             output.append(UInt8(ascii: "{"))
-            for offset in object.keys.indices {
+            for offset in object.members.indices {
                 if offset > 0 { output.append(UInt8(ascii: ",")) }
-                JSONText.writeString(object.keys[offset], to: &output)
+                JSONText.writeString(object.members[offset].key, to: &output)
                 output.append(UInt8(ascii: ":"))
-                try object.values[offset].write(to: &output)
+                try object.members[offset].value.write(to: &output)
             }
             output.append(UInt8(ascii: "}"))
         }
@@ -67,26 +67,30 @@ private enum Node {
     }
 }
 
-/// An object's members in the order they were encoded.
+/// An object's members in the order they were encoded. Its one owner (the encoder) is never
+/// reentered while it appends, so the accesses are not checked at run time.
 private final class ObjectNode {
-    var keys: [String] = []
-    var values: [Node] = []
+    @exclusivity(unchecked) var members: [(key: String, value: Node)] = []
+
+    init() {
+        // Room for a small object's members without growing the array from 1, 2, 4.
+        members.reserveCapacity(8)
+    }
 
     func append(_ key: some CodingKey, _ value: Node) {
-        keys.append(key.stringValue)
-        values.append(value)
+        members.append((key.stringValue, value))
     }
 }
 
 private final class ArrayNode {
-    var elements: [Node] = []
+    @exclusivity(unchecked) var elements: [Node] = []
 }
 
 /// The `Encoder` a value encodes itself into; `node` is what it wrote.
 private final class TreeEncoder: Encoder {
     var codingPath: [any CodingKey] { [] }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
-    var node: Node?
+    @exclusivity(unchecked) var node: Node?
 
     /// The tree of one value: strings and `JSONValue`s directly, anything else by its `encode(to:)`.
     static func node<T: Encodable>(for value: T) throws -> Node {
@@ -151,8 +155,7 @@ private struct KeyedWriter<Key: CodingKey>: KeyedEncodingContainerProtocol {
 
     mutating func superEncoder() -> any Encoder {
         let encoder = TreeEncoder()
-        object.keys.append("super")
-        object.values.append(.deferred(encoder))
+        object.members.append(("super", .deferred(encoder)))
         return encoder
     }
 
