@@ -84,7 +84,7 @@ struct Runs: Sendable {
             var announced = stored.object
             announced.status = .queued
             if created { announced.started_at = nil }
-            queued = RunEvent(.runQueued, encoding: announced).data
+            queued = RunEvent.data(encoding: announced)
         }
         if created { hub.publish(runID: runID, RunEvent(.runCreated, data: queued)) }
         AppMetrics.runTransition(to: "queued")
@@ -97,40 +97,39 @@ struct Runs: Sendable {
         return Started(run: stored, events: events)
     }
 
-    /// Changes what a client may change of a run (its metadata), whatever its status.
-    func modify(runID: String, threadID: String, project: String, _ change: (inout Run) -> Void) async throws -> Run {
+    /// Changes what a client may change of a run (its metadata), whatever its status; returns it as stored.
+    func modify(runID: String, threadID: String, project: String, _ change: (inout Run) -> Void) async throws -> Stored<Run> {
         try await store.write(project: project) { session in
             var run = try await Self.find(runID, in: threadID, session: session, forUpdate: true)
             change(&run)
-            try await session.update(run)
-            return run
+            return Stored(run, body: try await session.update(run))
         }
     }
 
     /// `cancelling`, then `cancelled` by whichever node holds the run: this one at once; the
     /// owner, signalled, when another live node runs it; this one, after taking it over, when
-    /// its owner has stopped.
-    func cancel(runID: String, threadID: String, project: String) async throws -> Run {
+    /// its owner has stopped. Returns the run as stored, `cancelling`.
+    func cancel(runID: String, threadID: String, project: String) async throws -> Stored<Run> {
         let nodeID = engine.nodeID
-        let (run, lease) = try await store.write(project: project) { session -> (Run, RunLease?) in
+        let (run, lease) = try await store.write(project: project) { session -> (Stored<Run>, RunLease?) in
             var run = try await Self.find(runID, in: threadID, session: session, forUpdate: true)
             guard [.queued, .in_progress, .requires_action].contains(run.status) else {
                 throw DomainError.invalidRequest("Cannot cancel run with status '\(run.status.rawValue)'.")
             }
             run.status = .cancelling
-            try await session.update(run)
+            let stored = Stored(run, body: try await session.update(run))
             let held = try await session.lease(ofRun: runID)
             if held.owner == nodeID {
-                return (run, RunLease(runID: runID, project: project, owner: nodeID, epoch: held.epoch))
+                return (stored, RunLease(runID: runID, project: project, owner: nodeID, epoch: held.epoch))
             }
             if let owner = held.owner, try await session.isLive(node: owner, timeout: engine.nodeTimeout) {
                 try await store.signalCancel(of: runID, session: session)
-                return (run, nil)
+                return (stored, nil)
             }
-            return (run, try await session.takeOver(run: runID, for: nodeID))
+            return (stored, try await session.takeOver(run: runID, for: nodeID))
         }
         AppMetrics.runTransition(to: "cancelling")
-        hub.publish(runID: run.id, RunEvent(.runCancelling, encoding: run))
+        hub.publish(runID: runID, [.runCancelling], data: run.body)
         if let lease { try await engine.cancel(lease) }
         return run
     }
@@ -139,7 +138,7 @@ struct Runs: Sendable {
     func submitToolOutputs(_ outputs: [(id: String, output: String)], runID: String, threadID: String, stream: Bool,
                            project: String) async throws -> Started {
         let events = stream ? hub.subscribe(runID: runID) : nil
-        let written: (Stored<Run>, RunStep, RunLease)
+        let written: (Stored<Run>, Stored<RunStep>, RunLease)
         do {
             written = try await recordToolOutputs(outputs, runID: runID, threadID: threadID, stream: stream, project: project)
         } catch {
@@ -147,15 +146,15 @@ struct Runs: Sendable {
             throw error
         }
         let (stored, step, lease) = written
-        hub.publish(runID: runID, RunEvent(.stepCompleted, encoding: step))
+        hub.publish(runID: runID, [.stepCompleted], data: step.body)
         return start(stored, lease: lease, events: events, created: false)
     }
 
     /// The transaction of `submitToolOutputs`: the outputs recorded, the run queued (or, streamed,
     /// picked up: `pickedUp`) and taken over.
     private func recordToolOutputs(_ outputs: [(id: String, output: String)], runID: String, threadID: String, stream: Bool,
-                                   project: String) async throws -> (Stored<Run>, RunStep, RunLease) {
-        try await store.write(project: project) { session -> (Stored<Run>, RunStep, RunLease) in
+                                   project: String) async throws -> (Stored<Run>, Stored<RunStep>, RunLease) {
+        try await store.write(project: project) { session -> (Stored<Run>, Stored<RunStep>, RunLease) in
             var run = try await Self.find(runID, in: threadID, session: session, forUpdate: true)
             guard run.status == .requires_action, let pending = run.required_action?.submit_tool_outputs.tool_calls else {
                 throw DomainError.invalidRequest(
@@ -170,8 +169,9 @@ struct Runs: Sendable {
         }
     }
 
-    /// Checks that the outputs answer exactly the pending calls and completes the tool_calls step with them.
-    static func recordOutputs(_ outputs: [(id: String, output: String)], pending: [ToolCall], run: Run, session: StoreSession) async throws -> RunStep {
+    /// Checks that the outputs answer exactly the pending calls and completes the tool_calls step
+    /// with them; returns the step as stored.
+    static func recordOutputs(_ outputs: [(id: String, output: String)], pending: [ToolCall], run: Run, session: StoreSession) async throws -> Stored<RunStep> {
         let pendingIDs = Set(pending.map(\.id))
         var byID: [String: String] = [:]
         for (index, output) in outputs.enumerated() {
@@ -207,8 +207,7 @@ struct Runs: Sendable {
         let total = run.usage ?? Usage()
         step.usage = Usage(prompt_tokens: max(0, total.prompt_tokens - counted.prompt_tokens),
                            completion_tokens: max(0, total.completion_tokens - counted.completion_tokens))
-        try await session.update(step)
-        return step
+        return Stored(step, body: try await session.update(step))
     }
 
     /// The run, if it exists on that thread; else the 404 for the thread or the run.

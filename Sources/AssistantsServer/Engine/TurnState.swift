@@ -140,6 +140,7 @@ final class TurnState {
     }
 
     /// Writes the message (and its step) as they are now: an update once stored, else the insert.
+    @discardableResult
     private func saveMessage(withStep: Bool) async throws -> Written? {
         guard messageStored else { return try await storeMessage() }
         guard let message else { return nil }
@@ -181,7 +182,7 @@ final class TurnState {
         guard var message, message.status == .in_progress, !text.isEmpty else { return }
         message.content = [Message.textPart(text)]
         self.message = message
-        _ = try await saveMessage(withStep: false)
+        try await saveMessage(withStep: false)
     }
 
     /// Completes a message the model wrote before calling tools in the same turn.

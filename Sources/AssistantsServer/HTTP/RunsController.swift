@@ -104,12 +104,12 @@ struct RunsController {
         try body.rejectUnknown(allowed: ["metadata"])
         let metadata = try body.metadata()
         let run = try await runs.modify(runID: runID, threadID: threadID, project: context.project) { metadata.apply(to: &$0.metadata) }
-        return try .json(encoding: run)
+        return .json(run.body)
     }
 
     @Sendable func cancel(_ request: Request, context: APIRequestContext) async throws -> Response {
         let (threadID, runID) = try ids(context)
-        return try .json(encoding: try await runs.cancel(runID: runID, threadID: threadID, project: context.project))
+        return .json(try await runs.cancel(runID: runID, threadID: threadID, project: context.project).body)
     }
 
     @Sendable func submitToolOutputs(_ request: Request, context: APIRequestContext) async throws -> Response {
