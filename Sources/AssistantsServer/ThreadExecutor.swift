@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A task executor with one thread of its own, for a serial task whose every step may block: the
 /// SQLite writer runs its statements in place (and an FTS5 merge or a COMMIT's fsync can take a
@@ -10,14 +13,37 @@ final class ThreadExecutor: TaskExecutor, @unchecked Sendable {
     private var jobs: [UnownedJob] = []
     private var stopping = false
 
-    init(name: String) {
+    /// `niceness`: nice steps below the process's priority that the thread runs at (Linux), so
+    /// that when the cores are saturated the event loops, which carry every connection, go first.
+    init(name: String, niceness: Int32 = 0) {
         // The thread holds the executor until `stop()`.
         let thread = Thread {
             // Named from inside: only the current thread's name reaches the OS (`top -H`, perf).
             Thread.current.name = name
+            if niceness > 0 { Self.lowerCurrentThreadPriority(by: niceness) }
             self.serve()
         }
         thread.start()
+    }
+
+    /// The calling thread's nice value (Linux keeps one per thread: `who` 0 is the calling
+    /// thread, not the process); 0 where there is none.
+    static func currentThreadNiceness() -> Int32 {
+        #if os(Linux)
+        errno = 0
+        let value = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+        return errno == 0 ? value : 0
+        #else
+        return 0
+        #endif
+    }
+
+    /// Raises the calling thread's nice value by `amount`, up to 19. Lowering a priority needs no
+    /// privilege; if it fails anyway, the thread keeps the process's.
+    private static func lowerCurrentThreadPriority(by amount: Int32) {
+        #if os(Linux)
+        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, min(currentThreadNiceness() + amount, 19))
+        #endif
     }
 
     func enqueue(_ job: consuming ExecutorJob) {

@@ -44,6 +44,41 @@ import Testing
         #expect(!hub.hasListeners(runID: "run_a"), "a client gone stops the run's events being built")
     }
 
+    /// Builds of an event's JSON, counted across the hub's calls.
+    final class BuildCount: @unchecked Sendable {
+        var value = 0
+        func json(_ text: String) -> String {
+            value += 1
+            return text
+        }
+    }
+
+    @Test func eventsThatShareAnObjectBuildItsJSONOnceAndOnlyForAListener() async {
+        let hub = RunEventHub()
+        let builds = BuildCount()
+        hub.publish(runID: "run_a", [.stepCreated, .stepInProgress], data: builds.json(#"{"id":"step_1"}"#))
+        #expect(builds.value == 0, "nobody listens: the JSON is not built")
+
+        let first = hub.subscribe(runID: "run_a")
+        let second = hub.subscribe(runID: "run_a")
+        hub.publish(runID: "run_a", [.stepCreated, .stepInProgress], data: builds.json(#"{"id":"step_1"}"#))
+        #expect(builds.value == 1, "built once for both events and both listeners")
+
+        hub.publish(runID: "run_a", [.messageCompleted, .runCompleted], data: builds.json("{}"))
+        #expect(!hub.hasListeners(runID: "run_a"), "a run-ending name among them still ends the streams")
+        for subscription in [first, second] {
+            var events: [RunEvent] = []
+            for await batch in subscription {
+                for case .event(let event) in batch { events.append(event) }
+            }
+            #expect(events.map(\.name) == [
+                "thread.run.step.created", "thread.run.step.in_progress",
+                "thread.message.completed", "thread.run.completed",
+            ])
+            #expect(events.prefix(2).allSatisfy { $0.data == #"{"id":"step_1"}"# })
+        }
+    }
+
     @Test func anEventThatEndsTheStreamFinishesIt() async {
         let hub = RunEventHub()
         let subscription = hub.subscribe(runID: "run_a")

@@ -478,6 +478,15 @@ import Testing
 
 /// Group commit: concurrent transactions share commits, and one that fails leaves the others whole.
 @Suite struct GroupCommitTests {
+    /// The writer's thread runs below the event loops, so that on saturated cores open streams go first.
+    @Test func transactionsRunBelowTheProcesssPriority() async throws {
+        let store = try await ObjectStore.open(url: TestSupport.databaseURL("sqlite"), logger: TestSupport.logger)
+        let expected = min(ThreadExecutor.currentThreadNiceness() + GroupCommit.writerNiceness, 19)
+        let niceness = try await store.write(project: TestSupport.uniqueProject()) { _ in ThreadExecutor.currentThreadNiceness() }
+        #expect(niceness == expected)
+        await store.shutdown()
+    }
+
     @Test func concurrentWritesAllLandAndFailuresStayAlone() async throws {
         struct Refused: Error {}
         let store = try await ObjectStore.open(url: TestSupport.databaseURL("sqlite"), logger: TestSupport.logger)

@@ -25,6 +25,12 @@ final class GroupCommit: Sendable {
     private let writerTask: Task<Void, Never>
     private let maxGroup: Int
 
+    /// How far below the event loops the writer's thread runs (nice steps). When the cores are
+    /// saturated, the loops, which carry every open stream and `/health`, go first, and the writes
+    /// that wait meanwhile join bigger groups (fewer commits and fsyncs for the same work). At
+    /// 10,000 streams with 250 opened a second on 2 cores, delta p99 and first-event p99 fell.
+    static let writerNiceness: Int32 = 10
+
     /// `database` is the writer connection; its statements, COMMIT's fsync included, run on the
     /// group's own thread.
     init(database: any SQLDatabase, maxGroup: Int = 128) {
@@ -33,7 +39,7 @@ final class GroupCommit: Sendable {
         self.maxGroup = maxGroup
         let pending = self.pending
         // The writer runs its statements in place: on a thread of its own, never on an event loop.
-        let thread = ThreadExecutor(name: "sqlite-writer")
+        let thread = ThreadExecutor(name: "sqlite-writer", niceness: Self.writerNiceness)
         writerTask = Task(executorPreference: thread) {
             defer { thread.stop() }
             for await _ in signals {
