@@ -22,9 +22,10 @@
 #      with the server go to the server: the asyncio driver first, then an AsyncHTTPClient one,
 #      took 85 us per delta and more, and their queueing showed up as the server's latency.
 #   5. print: the upstream protocol and its connections by negotiated protocol, streams
-#      completed / dropped, server peak RSS, server CPU seconds, added latency per delta p50/p99
-#      (overall, and of the deltas sent while every stream was open), /health p50/p99, peak
-#      descriptors, and delta and /health p99 by 10 s of the bench (opening, all open, endings);
+#      completed / dropped, server peak RSS, CPU seconds (server, driver, upstream), added
+#      latency per delta p50/p99 (overall, and of the deltas sent while every stream was open),
+#      /health p50/p99, peak descriptors, and delta and /health p99 by 10 s of the bench
+#      (opening, all open, endings);
 #      targets: none dropped, RSS < 1 GB, /health p99 < 50 ms, added latency per delta p99 < 10 ms
 #
 # Env: STREAMS (10000), DELTAS (60), INTERVAL (1.0 s), RATE (250 streams opened per second),
@@ -136,13 +137,15 @@ timeout 3600 "$ASSISTANTS_BENCH_BIN" streams-driver \
     --read-timeout "$(awk -v i="$INTERVAL" 'BEGIN {print int(i * 3 + 30)}')" \
     >"$BENCH_TMP/driver.out" 2>"$BENCH_TMP/driver.err" || status=$?
 UPSTREAM_STATS="$(curl -s -m 5 "${UPSTREAM_CURL[@]}" "$UPSTREAM_BASE/stats" || echo '{}')"
+# The upstream shares the two cores: its CPU (utime + stime, fields 14 and 15) is load the server competes with.
+UPSTREAM_CPU="$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$UPSTREAM_PID/stat" 2>/dev/null || echo '?')"
 
 printf '\n== bench/streams.sh: %s streams x %s deltas every %s s, %s opened/s, SQLite, upstream %s, %s ==\n' \
     "$STREAMS" "$DELTAS" "$INTERVAL" "$RATE" "$UPSTREAM_PROTOCOL" "$ASSISTANTS_SERVER_BIN"
 printf 'load average before: %s; server: open files %s, ASSISTANTS_MAX_CONNECTIONS=%s, ASSISTANTS_UPSTREAM_MAX_CONNECTIONS=%s, idle timeout %s s, slow requests %s s; idle RSS %s MB\n' \
     "$LOAD_BEFORE" "$SERVER_FD_LIMIT" "$MAX_CONNECTIONS" "$UPSTREAM_MAX_CONNECTIONS" "$IDLE_TIMEOUT" "$SLOW_REQUEST" "$(kb_to_mb "$idle_rss_kb")"
 verdict=0
-"$BENCH_PY" - "$BENCH_TMP/driver.out" "$UPSTREAM_STATS" <<'PY' || verdict=$?
+"$BENCH_PY" - "$BENCH_TMP/driver.out" "$UPSTREAM_STATS" "$UPSTREAM_CPU" <<'PY' || verdict=$?
 import json, sys
 rows = [json.loads(l[len("RESULT "):]) for l in open(sys.argv[1]) if l.startswith("RESULT ")]
 if not rows:
@@ -161,7 +164,7 @@ if r["dropped_reasons"]:
     print(f"  dropped: {r['dropped_reasons']}")
 print(f"server: peak RSS {r['server_rss_peak_mb']} MB, CPU {r['server_cpu_s']} s (utime+stime; "
       f"{r['server_cpu_us_per_delta']} us per delta), peak descriptors {r['server_fds_peak']}, "
-      f"peak threads {r['server_threads_peak']}; driver CPU {r['driver_cpu_s']} s")
+      f"peak threads {r['server_threads_peak']}; driver CPU {r['driver_cpu_s']} s, upstream CPU {sys.argv[3]} s")
 print(f"added latency per delta ({r['deltas']} deltas): p50 {r['lat_ms_p50']} ms, p90 {r['lat_ms_p90']} ms, "
       f"p99 {r['lat_ms_p99']} ms, max {r['lat_ms_max']} ms")
 print(f"  with all {r['streams']} open ({r['lat_plateau_deltas']} deltas sent then): p50 {r['lat_plateau_ms_p50']} ms, "

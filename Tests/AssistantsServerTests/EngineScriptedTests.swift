@@ -191,6 +191,18 @@ import Testing
         }
     }
 
+    @Test func aBlankAnswerIsAskedAgain() async throws {
+        let model = ScriptedChatModel()
+        model.enqueue(.text(" \n\t\u{3000} "), .text(#"{"name": "reply_to_user", "message": "Hi."}"#))
+        try await Self.withEngine(model: model, configure: { $0.toolConstraint = true }) { api in
+            let (thread, run) = try await api.startRun(tools: Self.adder)
+            let done = try await api.wait(thread: thread, run: run, for: ["completed", "failed"])
+            #expect(done["status"] == "completed")
+            #expect(model.requests.count == 2, "whitespace of any kind is no answer")
+            #expect(Self.firstText(try await api.call(.get, "/v1/threads/\(thread)/messages")) == "Hi.")
+        }
+    }
+
     @Test func imagePartsReachTheModel() async throws {
         let model = ScriptedChatModel()
         model.enqueue(.text("A dot."))

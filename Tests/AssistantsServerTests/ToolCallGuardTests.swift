@@ -102,6 +102,11 @@ import Testing
         #expect(ToolCallGuard.containsMarkup("é<tool_response>x</tool_response>"))
         #expect(!ToolCallGuard.containsMarkup("<tool_cal> <tool_ <t=123> tool_call>"))
         #expect(!ToolCallGuard.containsMarkup(""))
+        #expect(ToolCallGuard.containsMarkup("<<tool_call>"), "a tag right after a stray <")
+        #expect(ToolCallGuard.containsMarkup("<tool_response>"), "a tag that is the whole text")
+        for cut in ["x<", "x<tool_", "x<tool_call", "x<tool_respons", "<tool_response "] {
+            #expect(!ToolCallGuard.containsMarkup(cut), "\(cut): a tag cut off is not one")
+        }
         // An answer with no markup comes back as it was, non-ASCII text and all.
         let plain = "Grüße aus 東京 <t=1> 🌧"
         #expect(ToolCallGuard.extractMarkup(plain).text == plain)

@@ -188,7 +188,8 @@ struct RunExecutor {
             }
             let problems = Self.settleToolCalls(&turn, constrained: plan.constrained, functions: plan.userFunctions, serverTools: plan.serverTools)
             // A weak model's answer that was nothing but markup, or a call that is not valid, is asked for again.
-            let empty = turn.toolCalls.isEmpty && turn.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+            // Looked at in place: trimming copied every answer through an NSString to see this.
+            let empty = turn.toolCalls.isEmpty && turn.text.unicodeScalars.allSatisfy(CharacterSet.whitespacesAndNewlines.contains)
             guard !problems.isEmpty || (empty && turn.finishReason != "length") else { break }
             if !problems.isEmpty {
                 logger.warning("invalid tool call from the model", metadata: ["run_id": "\(plan.run.id)", "attempt": "\(attempt)", "problems": "\(problems)"])

@@ -141,11 +141,26 @@ enum ToolCallGuard {
         return (calls, remaining.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
-    /// Whether the text has `<tool_call>` or `<tool_response>` in it, searched as UTF-8 bytes:
-    /// Foundation's `contains` bridges the whole text to an NSString first, and every answer is
-    /// looked at once at the end of its turn (1% of the server's CPU as 10,000 streams ended).
+    /// Whether the text has `<tool_call>` or `<tool_response>` in it. Every answer is looked at
+    /// once at the end of its turn, so this scans its UTF-8 bytes in place for `<tool_` and looks
+    /// at what follows: Foundation's `contains` bridged the text to an NSString (1% of the server's
+    /// CPU as 10,000 streams ended), and `utf8.firstRange(of:)` runs an unspecialized generic
+    /// searcher (1.3% of a short run's).
     static func containsMarkup(_ text: String) -> Bool {
-        text.utf8.firstRange(of: "<tool_call>".utf8) != nil || text.utf8.firstRange(of: "<tool_response>".utf8) != nil
+        var text = text
+        return text.withUTF8 { bytes in
+            let prefix = "<tool_".utf8
+            var start = bytes.startIndex
+            while let open = bytes[start...].firstIndex(of: UInt8(ascii: "<")) {
+                let rest = bytes[open...]
+                if rest.starts(with: prefix) {
+                    let tag = rest.dropFirst(prefix.count)
+                    if tag.starts(with: "call>".utf8) || tag.starts(with: "response>".utf8) { return true }
+                }
+                start = open + 1
+            }
+            return false
+        }
     }
 
     /// Judges each call as the API did: its arguments must be a JSON object (repaired where that
