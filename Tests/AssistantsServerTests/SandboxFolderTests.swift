@@ -108,6 +108,41 @@ import Testing
         #expect(tokens.allSatisfy { $0.count == 32 && $0.allSatisfy(\.isHexDigit) })
     }
 
+    /// A data dir uid 65534 cannot reach (a 0700 parent, as pytest's tmp_path has) gets a sandbox
+    /// folder of its own under /tmp, which goes when asked; one under the data dir stays.
+    @Test func aSandboxFolderUnderTmpIsRemovedAndOneUnderTheDataDirStays() throws {
+        let closed = TestSupport.temporaryDirectory()
+        chmod(closed, 0o700)
+        let fallback = try Sandbox(dataDirectory: closed + "/data")
+        #expect(fallback.temporaryRoot && fallback.root.hasPrefix(Sandbox.temporaryParent + "/assistants-sandbox-"))
+        try Data("left over".utf8).write(to: URL(fileURLWithPath: fallback.sessionsPath + "/note.txt"))
+        #expect(FileManager.default.fileExists(atPath: fallback.kernelPath))
+        #expect(fallback.removeTemporaryRoot())
+        #expect(!FileManager.default.fileExists(atPath: fallback.root))
+
+        let open = TestSupport.temporaryDirectory()
+        chmod(open, 0o755)
+        let inside = try Sandbox(dataDirectory: open + "/data")
+        #expect(!inside.temporaryRoot && inside.root == open + "/data/sandbox")
+        #expect(inside.removeTemporaryRoot())
+        #expect(FileManager.default.fileExists(atPath: inside.kernelPath))
+    }
+
+    /// The service removes its /tmp sandbox folder when it stops (each server start made one, and
+    /// the suites' servers left over a hundred behind per run).
+    @Test func theServiceRemovesItsTmpSandboxFolderWhenItStops() async throws {
+        let closed = TestSupport.temporaryDirectory()
+        chmod(closed, 0o700)
+        let service = CodeInterpreterService(dataDirectory: closed + "/data", settings: .init(), logger: TestSupport.logger)
+        let sandbox = try #require(service.sandbox, "no sandbox here: \(service.unavailableReason ?? "")")
+        #expect(sandbox.temporaryRoot && FileManager.default.fileExists(atPath: sandbox.root))
+        let running = Task { try await service.run() }
+        try await Task.sleep(for: .milliseconds(50))
+        running.cancel()
+        try await running.value
+        #expect(!FileManager.default.fileExists(atPath: sandbox.root))
+    }
+
     @Test func fallbackLimitsStayWithinTheBudget() {
         var limits = Sandbox.Limits()
         limits.memory = 1024 * 1024 * 1024

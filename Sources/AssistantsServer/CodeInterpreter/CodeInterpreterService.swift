@@ -5,7 +5,8 @@ import ServiceLifecycle
 
 /// The sandboxed Python sessions of code_interpreter, one per thread: made on first use,
 /// closed after an idle timeout, bounded in number, all stopped at shutdown. A session's folder
-/// (its /mnt/data) is removed when the session ends.
+/// (its /mnt/data) is removed when the session ends, and a sandbox folder of its own under /tmp
+/// at shutdown.
 public final class CodeInterpreterService: Service, Sendable {
     public struct Settings: Sendable {
         public var idleTimeout: Duration = .seconds(20 * 60)
@@ -123,11 +124,23 @@ public final class CodeInterpreterService: Service, Sendable {
                 await self.closeIdle()
             }
         }
+        // In a task of its own: were this one cancelled rather than shut down gracefully, Offload
+        // would refuse the clean-up's work and leave the sessions' folders and cgroups behind.
+        await Task { await self.shutDown() }.value
+    }
+
+    /// Ends every session, then removes the sandbox's cgroups and its own folder under /tmp.
+    private func shutDown() async {
         for session in sessions.withLockedValue({ table in defer { table = [:] }; return Array(table.values) }) {
             await end(session)
         }
         if let cgroups = sandbox?.cgroups {
             try? await Offload.run { cgroups.removeParents() }
+        }
+        if let sandbox, sandbox.temporaryRoot {
+            // Each start made a new one: left behind, they piled up under /tmp, one per start.
+            let removed = (try? await Offload.run { sandbox.removeTemporaryRoot() }) ?? false
+            if !removed { logger.warning("the sandbox folder \(sandbox.root) could not be removed entirely") }
         }
     }
 

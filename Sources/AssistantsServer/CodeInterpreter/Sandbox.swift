@@ -61,6 +61,9 @@ public struct Sandbox: Sendable {
     public let limits: Limits
     /// Where sessions get their cgroups; nil: none (the limits are used as given).
     let cgroups: SandboxCgroups?
+    /// Whether `root` is a folder of its own under /tmp (the data dir was out of uid 65534's
+    /// reach), which the server removes when it stops.
+    let temporaryRoot: Bool
     /// The host's configuration files a session sees read-only, those of `systemFiles` that
     /// exist here (looked up once, at start-up, not at each session's start).
     let systemBinds: [String]
@@ -82,10 +85,12 @@ public struct Sandbox: Sendable {
         let absolute = URL(fileURLWithPath: dataDirectory).standardizedFileURL.path
         if Self.traversable(parentsOf: absolute) {
             root = (absolute as NSString).appendingPathComponent("sandbox")
+            temporaryRoot = false
         } else {
-            var template = Array("/tmp/assistants-sandbox-XXXXXX".utf8CString)
+            var template = Array((Self.temporaryParent + "/assistants-sandbox-XXXXXX").utf8CString)
             guard let made = mkdtemp(&template) else { throw ConfigurationError("cannot make a sandbox folder under /tmp") }
             root = String(cString: made)
+            temporaryRoot = true
         }
         self.limits = limits
         self.cgroups = cgroups
@@ -98,6 +103,17 @@ public struct Sandbox: Sendable {
         for path in [root, sessionsPath] { chmod(path, 0o711) }
         if root.hasPrefix(absolute) { chmod(absolute, 0o711) }
         for path in [kernelPath, passwdPath, groupPath] { chmod(path, 0o444) }
+    }
+
+    static let temporaryParent = "/tmp"
+
+    /// Removes the folder under /tmp that this sandbox made for itself, with what is left in
+    /// it, once no session runs (at shutdown); a sandbox under the data dir stays, as the data
+    /// dir does. Blocks: call it inside `Offload.run`. Returns whether nothing is left.
+    @discardableResult
+    func removeTemporaryRoot() -> Bool {
+        guard temporaryRoot else { return true }
+        return SandboxFolder.removeTree(named: (root as NSString).lastPathComponent, in: Self.temporaryParent)
     }
 
     /// Whether every folder above `path` lets others through (`o+x`), as bwrap running as uid 65534 needs.
