@@ -3,8 +3,11 @@
 #   1. the server binary: $ASSISTANTS_SERVER_BIN, else .build/release/assistants-server; the load
 #      generators: $ASSISTANTS_BENCH_BIN, else .build/release/assistants-bench (bench/swift/);
 #      both built (swift build -c release, under /tmp/swift-build.lock) when missing unless SKIP_BUILD=1
-#   2. `assistants-bench streams-upstream`: an upstream (Hummingbird) that answers every chat
+#   2. `assistants-bench streams-upstream`: an upstream (plain NIO handlers) that answers every chat
 #      completion with DELTAS chunks, one every INTERVAL seconds, each stamped with its send time.
+#      Over HTTP/2 it sends the frames its replies write in one event-loop tick together, as
+#      production HTTP/2 servers do (UPSTREAM_COALESCE=0: each delta in its own TLS record and
+#      write).
 #      Over HTTP/1.1 each streamed run holds a client and an upstream connection in the server
 #      (2 x STREAMS + 300 descriptors); when the open-files hard limit cannot hold that (here it
 #      is 20,000 and cannot be raised), or with UPSTREAM_HTTP=2, the upstream speaks HTTPS and
@@ -30,6 +33,7 @@
 #
 # Env: STREAMS (10000), DELTAS (60), INTERVAL (1.0 s), RATE (250 streams opened per second),
 #      UPSTREAM_HTTP (1: HTTP/1.1, 2: HTTP/2 over TLS; default 2 when the descriptors need it),
+#      UPSTREAM_COALESCE (1; 0: a flush per delta),
 #      MAX_CONNECTIONS (STREAMS + 100), UPSTREAM_MAX_CONNECTIONS (STREAMS),
 #      IDLE_TIMEOUT (60), SLOW_REQUEST (10), SKIP_BUILD=1, ASSISTANTS_SERVER_BIN,
 #      ASSISTANTS_BENCH_BIN, and bench/lib.sh's.
@@ -45,6 +49,8 @@ RATE="${RATE:-250}"
 MAX_CONNECTIONS="${MAX_CONNECTIONS:-$((STREAMS + 100))}"
 UPSTREAM_MAX_CONNECTIONS="${UPSTREAM_MAX_CONNECTIONS:-$STREAMS}"
 IDLE_TIMEOUT="${IDLE_TIMEOUT:-60}"
+UPSTREAM_COALESCE="${UPSTREAM_COALESCE:-1}"
+case "$UPSTREAM_COALESCE" in 0 | 1) ;; *) log "UPSTREAM_COALESCE must be 0 or 1, not '$UPSTREAM_COALESCE'"; exit 1 ;; esac
 SLOW_REQUEST="${SLOW_REQUEST:-10}"
 
 ASSISTANTS_SERVER_BIN="${ASSISTANTS_SERVER_BIN:-$ROOT/.build/release/assistants-server}"
@@ -86,6 +92,7 @@ fi
 BENCH_TMP="$(mktemp -d "${TMPDIR:-/tmp}/assistants-bench.XXXXXX")"
 UPSTREAM_PORT="$(free_port)"
 UPSTREAM_ARGS=(--port "$UPSTREAM_PORT" --deltas "$DELTAS" --interval "$INTERVAL")
+[ "$UPSTREAM_COALESCE" = 0 ] && UPSTREAM_ARGS+=(--no-coalesce-flushes)
 UPSTREAM_CURL=()
 SERVER_TLS_ENV=()
 if [ "$UPSTREAM_TLS" = 1 ]; then
@@ -140,8 +147,10 @@ UPSTREAM_STATS="$(curl -s -m 5 "${UPSTREAM_CURL[@]}" "$UPSTREAM_BASE/stats" || e
 # The upstream shares the two cores: its CPU (utime + stime, fields 14 and 15) is load the server competes with.
 UPSTREAM_CPU="$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$UPSTREAM_PID/stat" 2>/dev/null || echo '?')"
 
-printf '\n== bench/streams.sh: %s streams x %s deltas every %s s, %s opened/s, SQLite, upstream %s, %s ==\n' \
-    "$STREAMS" "$DELTAS" "$INTERVAL" "$RATE" "$UPSTREAM_PROTOCOL" "$ASSISTANTS_SERVER_BIN"
+UPSTREAM_SHAPE=""
+[ "$UPSTREAM_TLS" = 1 ] && UPSTREAM_SHAPE=" ($([ "$UPSTREAM_COALESCE" = 1 ] && echo "a flush per tick" || echo "a flush per delta"))"
+printf '\n== bench/streams.sh: %s streams x %s deltas every %s s, %s opened/s, SQLite, upstream %s%s, %s ==\n' \
+    "$STREAMS" "$DELTAS" "$INTERVAL" "$RATE" "$UPSTREAM_PROTOCOL" "$UPSTREAM_SHAPE" "$ASSISTANTS_SERVER_BIN"
 printf 'load average before: %s; server: open files %s, ASSISTANTS_MAX_CONNECTIONS=%s, ASSISTANTS_UPSTREAM_MAX_CONNECTIONS=%s, idle timeout %s s, slow requests %s s; idle RSS %s MB\n' \
     "$LOAD_BEFORE" "$SERVER_FD_LIMIT" "$MAX_CONNECTIONS" "$UPSTREAM_MAX_CONNECTIONS" "$IDLE_TIMEOUT" "$SLOW_REQUEST" "$(kb_to_mb "$idle_rss_kb")"
 verdict=0
