@@ -137,8 +137,8 @@ public final class CodeInterpreterService: Service, Sendable {
         if let cgroups = sandbox?.cgroups {
             try? await Offload.run { cgroups.removeParents() }
         }
-        if let sandbox, sandbox.temporaryRoot {
-            // Each start made a new one: left behind, they piled up under /tmp, one per start.
+        if let sandbox {
+            // A start that made one under /tmp left it behind: they piled up, one per start.
             let removed = (try? await Offload.run { sandbox.removeTemporaryRoot() }) ?? false
             if !removed { logger.warning("the sandbox folder \(sandbox.root) could not be removed entirely") }
         }

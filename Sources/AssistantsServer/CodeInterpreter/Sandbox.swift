@@ -88,7 +88,7 @@ public struct Sandbox: Sendable {
             temporaryRoot = false
         } else {
             var template = Array((Self.temporaryParent + "/assistants-sandbox-XXXXXX").utf8CString)
-            guard let made = mkdtemp(&template) else { throw ConfigurationError("cannot make a sandbox folder under /tmp") }
+            guard let made = mkdtemp(&template) else { throw ConfigurationError("cannot make a sandbox folder under \(Self.temporaryParent)") }
             root = String(cString: made)
             temporaryRoot = true
         }
@@ -105,6 +105,7 @@ public struct Sandbox: Sendable {
         for path in [kernelPath, passwdPath, groupPath] { chmod(path, 0o444) }
     }
 
+    /// Where a sandbox whose data dir uid 65534 cannot reach makes its own folder.
     static let temporaryParent = "/tmp"
 
     /// Removes the folder under /tmp that this sandbox made for itself, with what is left in
