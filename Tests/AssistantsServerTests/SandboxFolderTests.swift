@@ -143,6 +143,54 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: sandbox.root))
     }
 
+    /// A server killed before its shutdown (SIGKILL, the OOM killer) left its /tmp sandbox folder
+    /// and its sessions' files: the next start removes what no running server's lock holds, and
+    /// only that.
+    @Test func aStartRemovesWhatKilledServersLeftAndNothingARunningServerHolds() throws {
+        let manager = FileManager.default
+        let tag = Sandbox.temporaryParent + "/" + Sandbox.temporaryPrefix + "test-" + UUID().uuidString.prefix(8)
+        let (dead, held, unlocked) = (tag + "-dead", tag + "-held", tag + "-new")
+        defer { for path in [dead, held, unlocked] { try? manager.removeItem(atPath: path) } }
+        for path in [dead, held, unlocked] {
+            try manager.createDirectory(atPath: path + "/sessions/default_thread_1", withIntermediateDirectories: true)
+            try Data("user data".utf8).write(to: URL(fileURLWithPath: path + "/sessions/default_thread_1/private.txt"))
+        }
+        // `dead`: its owner is gone, the lock file stays. `held`: a running server holds it (an
+        // open file description of its own, as another process would). `unlocked`: being made.
+        do {
+            // Released at the end of this scope: its server has died.
+            let lock = try #require(SandboxOwnerLock.take(path: dead))
+            withExtendedLifetime(lock) {}
+        }
+        let running = try #require(SandboxOwnerLock.take(path: held))
+        #expect(SandboxOwnerLock.take(path: held) == nil, "a held lock is taken twice")
+        #expect(manager.fileExists(atPath: dead + "/" + SandboxOwnerLock.fileName))
+
+        let dataDirectory = TestSupport.temporaryDirectory()
+        let left = dataDirectory + "/sandbox/sessions/default_thread_2"
+        try manager.createDirectory(atPath: left, withIntermediateDirectories: true)
+        try Data("user data".utf8).write(to: URL(fileURLWithPath: left + "/private.txt"))
+        try withExtendedLifetime(running) {
+            let sandbox = try Sandbox(dataDirectory: dataDirectory)
+            #expect(!manager.fileExists(atPath: dead))
+            #expect(manager.fileExists(atPath: held + "/sessions/default_thread_1/private.txt"))
+            #expect(manager.fileExists(atPath: unlocked + "/sessions/default_thread_1/private.txt"))
+            // Under the data dir: the sessions' folders go, the sandbox folder stays.
+            #expect(sandbox.ownerLock != nil)
+            #expect(sandbox.leftoversRemoved.contains(dataDirectory + "/sandbox/sessions/default_thread_2"))
+            #expect(!manager.fileExists(atPath: left))
+            #expect(manager.fileExists(atPath: sandbox.kernelPath))
+
+            // A second server on the same data dir while the first runs sweeps none of its sessions.
+            let live = dataDirectory + "/sandbox/sessions/default_thread_3"
+            try manager.createDirectory(atPath: live, withIntermediateDirectories: true)
+            let second = try Sandbox(dataDirectory: dataDirectory)
+            #expect(second.ownerLock == nil)
+            #expect(manager.fileExists(atPath: live))
+            withExtendedLifetime(sandbox) {}
+        }
+    }
+
     @Test func fallbackLimitsStayWithinTheBudget() {
         var limits = Sandbox.Limits()
         limits.memory = 1024 * 1024 * 1024

@@ -22,6 +22,7 @@ import os
 import secrets
 import shutil
 import socket
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -536,3 +537,67 @@ def test_writing_10gb_to_disk_fails(hclient, upstream, hostile, hasst):
     for name, fid in saved_files(cr.logs).items():
         assert hclient.files.retrieve(fid).bytes <= 100 * 1024 ** 2
     assert_healthy(hostile, hclient, upstream, hasst.id)
+
+
+# --------------------------------------------------------------------------- part 3: a killed server's leftovers
+
+
+def _sandbox_root_locked_by(server: ServerProcess) -> Path:
+    """The sandbox folder whose ``.owner`` flock the server's process holds (/proc/locks)."""
+    holders = {}
+    with open("/proc/locks") as f:
+        for line in f:
+            parts = line.split()
+            if "FLOCK" not in parts or "->" in parts:
+                continue
+            i = parts.index("FLOCK")
+            holders[int(parts[i + 4].rsplit(":", 1)[1])] = int(parts[i + 3])
+    for root in [server.data_dir / "sandbox", *Path("/tmp").glob("assistants-sandbox-*")]:
+        try:
+            inode = os.stat(root / ".owner", follow_symlinks=False).st_ino
+        except OSError:
+            continue
+        if holders.get(inode) == server.proc.pid:
+            return root
+    raise AssertionError(f"no sandbox folder is locked by the server (pid {server.proc.pid})")
+
+
+@pytest.mark.parametrize("where", ["tmp", "data_dir"])
+def test_a_killed_servers_session_files_are_removed_at_its_next_start(upstream_session, upstream, tmp_path, where):
+    """kill -9 mid-session leaves the session's files (user data) on disk; the next start removes
+    them: the sandbox's own folder under /tmp when the data dir is out of the sandbox user's reach
+    (pytest's 0700 tmp_path), the session folders under the data dir otherwise. A thread's next
+    execution starts in an empty /mnt/data, as after a graceful restart."""
+    if where == "tmp":
+        workdir = tmp_path / "ci-killed"
+    else:
+        workdir = Path(tempfile.mkdtemp(prefix="ci-killed-", dir="/tmp"))
+        os.chmod(workdir, 0o711)
+    s = ServerProcess(workdir, name=f"ci-killed-{where}", upstream_url=upstream_session.base_url)
+    try:
+        s.start()
+        c = s.client(timeout=60)
+        a = ci_assistant(c)
+        cr = code_run(c, upstream, a.id, "open('/mnt/data/private.txt', 'w').write('user data')\nprint('written')")
+        assert "written" in cr.logs, cr.logs
+        root = _sandbox_root_locked_by(s)
+        if where == "tmp":
+            assert str(root).startswith("/tmp/assistants-sandbox-"), root
+        else:
+            assert root == s.data_dir / "sandbox", root
+        left = [p for p in (root / "sessions").iterdir() if (p / "private.txt").exists()]
+        assert len(left) == 1, list((root / "sessions").iterdir())
+        s.kill()
+        assert left[0].exists(), "the kill itself removed the session folder"
+        s.start()
+        if where == "tmp":
+            assert not root.exists(), f"{root} is still there after the next start"
+        else:
+            assert _sandbox_root_locked_by(s) == root
+            assert not left[0].exists(), f"{left[0]} is still there after the next start"
+        c = s.client(timeout=60)
+        cr2 = code_run(c, upstream, a.id, "import os\nprint(sorted(os.listdir('/mnt/data')))", thread_id=cr.thread_id)
+        assert cr2.logs.startswith("[") and "private.txt" not in cr2.logs, cr2.logs
+    finally:
+        s.close()
+        shutil.rmtree(workdir, ignore_errors=True)

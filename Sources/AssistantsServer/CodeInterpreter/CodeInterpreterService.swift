@@ -43,7 +43,14 @@ public final class CodeInterpreterService: Service, Sendable {
             let cgroups = SandboxCgroups.detect()
             let limits = settings.limits.enforcing(cgroups.mode)
             do {
-                sandbox = try Sandbox(dataDirectory: dataDirectory, limits: limits, cgroups: cgroups)
+                let made = try Sandbox(dataDirectory: dataDirectory, limits: limits, cgroups: cgroups)
+                if !made.leftoversRemoved.isEmpty {
+                    logger.notice("removed \(made.leftoversRemoved.count) sandbox folder(s) that killed servers had left: \(made.leftoversRemoved.joined(separator: ", "))")
+                }
+                if made.ownerLock == nil {
+                    logger.warning("another running server holds the sandbox folder \(made.root) (two servers on one data dir?); its sessions may collide with this one's")
+                }
+                sandbox = made
             } catch {
                 cgroups.removeParents()
                 reason = "the sandbox folder could not be prepared: \(error)"

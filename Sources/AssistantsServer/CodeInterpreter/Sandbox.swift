@@ -67,6 +67,12 @@ public struct Sandbox: Sendable {
     /// The host's configuration files a session sees read-only, those of `systemFiles` that
     /// exist here (looked up once, at start-up, not at each session's start).
     let systemBinds: [String]
+    /// This server's hold on `root` (see `SandboxOwnerLock`); nil when another running server
+    /// holds it (two servers on one data dir), and then the start-up sweep of `sessions` is skipped.
+    let ownerLock: SandboxOwnerLock?
+    /// What start-up removed that killed servers had left: session folders under `root`, and
+    /// sandbox folders of their own under /tmp.
+    let leftoversRemoved: [String]
 
     static let systemFiles = ["/etc/alternatives", "/etc/python3", "/etc/python3.11", "/etc/matplotlibrc", "/etc/fonts",
                               "/etc/ld.so.cache", "/etc/localtime", "/var/cache/fontconfig"]
@@ -83,11 +89,14 @@ public struct Sandbox: Sendable {
         let manager = FileManager.default
         try manager.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         let absolute = URL(fileURLWithPath: dataDirectory).standardizedFileURL.path
+        // Servers killed before their shutdown left their folders under /tmp, sessions' files in them.
+        var removed = SandboxOwnerLock.sweep(in: Self.temporaryParent, prefix: Self.temporaryPrefix)
+            .map { Self.temporaryParent + "/" + $0 }
         if Self.traversable(parentsOf: absolute) {
             root = (absolute as NSString).appendingPathComponent("sandbox")
             temporaryRoot = false
         } else {
-            var template = Array((Self.temporaryParent + "/assistants-sandbox-XXXXXX").utf8CString)
+            var template = Array((Self.temporaryParent + "/" + Self.temporaryPrefix + "XXXXXX").utf8CString)
             guard let made = mkdtemp(&template) else { throw ConfigurationError("cannot make a sandbox folder under \(Self.temporaryParent)") }
             root = String(cString: made)
             temporaryRoot = true
@@ -95,7 +104,18 @@ public struct Sandbox: Sendable {
         self.limits = limits
         self.cgroups = cgroups
         systemBinds = Self.systemFiles.filter { manager.fileExists(atPath: $0) }
-        try manager.createDirectory(atPath: sessionsPath, withIntermediateDirectories: true)
+        let sessions = root + "/sessions"  // `sessionsPath`, before every property is set
+        try manager.createDirectory(atPath: sessions, withIntermediateDirectories: true)
+        let lock = SandboxOwnerLock.take(path: root)
+        if temporaryRoot && lock == nil { throw ConfigurationError("cannot lock the sandbox folder \(root)") }
+        // Holding the lock, no running server has a session here: any folder in `sessions` was
+        // left by a server killed mid-session (a thread's next session would otherwise find its files).
+        if lock != nil {
+            removed += SandboxFolder.names(in: sessions).filter { SandboxFolder.removeTree(named: $0, in: sessions) }
+                .map { sessions + "/" + $0 }
+        }
+        ownerLock = lock
+        leftoversRemoved = removed
         try SandboxKernelSource.text.write(toFile: kernelPath, atomically: true, encoding: .utf8)  // blocking-ok: start-up
         try "nobody:x:65534:65534:sandbox:/mnt/data:/usr/sbin/nologin\n".write(toFile: passwdPath, atomically: true, encoding: .utf8)  // blocking-ok: start-up
         try "nogroup:x:65534:\n".write(toFile: groupPath, atomically: true, encoding: .utf8)  // blocking-ok: start-up
@@ -105,8 +125,9 @@ public struct Sandbox: Sendable {
         for path in [kernelPath, passwdPath, groupPath] { chmod(path, 0o444) }
     }
 
-    /// Where a sandbox whose data dir uid 65534 cannot reach makes its own folder.
+    /// Where a sandbox whose data dir uid 65534 cannot reach makes its own folder, and how its name starts.
     static let temporaryParent = "/tmp"
+    static let temporaryPrefix = "assistants-sandbox-"
 
     /// Removes the folder under /tmp that this sandbox made for itself, with what is left in
     /// it, once no session runs (at shutdown); a sandbox under the data dir stays, as the data

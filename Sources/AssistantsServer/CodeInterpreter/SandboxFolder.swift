@@ -100,6 +100,19 @@ final class SandboxFolder {
         return total
     }
 
+    /// The names in the folder `path` that `isPlainName` accepts (no `.`, `..`), unsorted; none
+    /// when it cannot be read.
+    static func names(in path: String) -> [String] {
+        guard let directory = opendir(path) else { return [] }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: &entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if isPlainName(name) { names.append(name) }
+        }
+        return names
+    }
+
     /// Removes the folder `name` in `parent` with everything in it, descending by descriptor and
     /// following no link (a link is removed, never its target). True when nothing is left.
     static func removeTree(named name: String, in parent: String) -> Bool {
