@@ -140,4 +140,15 @@ import Testing
         }
         #expect(!hub.hasListeners(runID: "run_a"), "e.g. a response never written")
     }
+
+    /// A stream ends after the run's own end or its wait for tool outputs, and after nothing else.
+    @Test func onlyTheEventsThatEndARunEndItsStream() {
+        let ending: Set<RunEvent.Name> = [.runRequiresAction, .runCompleted, .runIncomplete, .runFailed, .runCancelled, .runExpired]
+        for name in RunEvent.Name.allCases {
+            #expect(RunEvent(name: name.rawValue, data: "{}").endsStream == ending.contains(name), "\(name.rawValue)")
+        }
+        for other in ["done", "error", "thread.run.", "thread.run.completed.x", ""] {
+            #expect(!RunEvent(name: other, data: "{}").endsStream, "\(other)")
+        }
+    }
 }

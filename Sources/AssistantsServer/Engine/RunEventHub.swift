@@ -3,17 +3,20 @@ import ServiceLifecycle
 
 /// One server-sent event of a run: `event: name`, `data: json`.
 public struct RunEvent: Sendable {
-    public var name: String
-    public var data: String
+    public let name: String
+    public let data: String
+    /// Whether a stream of the run ends after this event: the run is done or waits for the client.
+    /// Worked out once here: the hub and every stream ask it of each event, deltas included.
+    public let endsStream: Bool
 
     public init(name: String, data: String) {
         self.name = name
         self.data = data
+        endsStream = Self.endsStream(name)
     }
 
     public init(name: String, encoding value: some Encodable) {
-        self.name = name
-        self.data = Self.data(encoding: value)
+        self.init(name: name, data: Self.data(encoding: value))
     }
 
     /// An event's JSON for a value (`{}` if it cannot be encoded), as its store also writes it.
@@ -21,8 +24,9 @@ public struct RunEvent: Sendable {
         (try? JSONCoding.string(value)) ?? "{}"
     }
 
-    /// Whether a stream of the run ends after this event: the run is done or waits for the client.
-    public var endsStream: Bool {
+    private static func endsStream(_ name: String) -> Bool {
+        // Every event that ends a stream is a run's (`thread.run.…`); most events are not.
+        guard name.utf8.starts(with: "thread.run.".utf8) else { return false }
         switch Name(rawValue: name) {
         case .runRequiresAction?, .runCompleted?, .runIncomplete?, .runFailed?, .runCancelled?, .runExpired?:
             return true

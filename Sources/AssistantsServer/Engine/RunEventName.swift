@@ -1,7 +1,7 @@
 /// The names of the stream events a run sends (the spec's `AssistantStreamEvent`), so that every
 /// place that publishes one names it from this list and a typo cannot reach a client.
 extension RunEvent {
-    enum Name: String, Sendable {
+    enum Name: String, Sendable, CaseIterable {
         case threadCreated = "thread.created"
         case runCreated = "thread.run.created"
         case runQueued = "thread.run.queued"
