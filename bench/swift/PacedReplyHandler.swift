@@ -41,7 +41,10 @@ final class PacedReplyHandler: ChannelInboundHandler, RemovableChannelHandler {
             self.head = head
             body.clear()
         case .body(var bytes):
+            guard head != nil else { return }  // after a 413: the rest of that body is dropped
             guard body.readableBytes + bytes.readableBytes <= Self.maxBody else {
+                head = nil  // answered: the request's `.end`, if read in this batch, answers nothing
+                body.clear()
                 respond(context: context, status: .payloadTooLarge, json: #"{"error":{"message":"request body too large"}}"#)
                 context.close(promise: nil)
                 return
