@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import Testing
 @testable import AssistantsServer
 
@@ -188,6 +189,20 @@ import Testing
             #expect(second.ownerLock == nil)
             #expect(manager.fileExists(atPath: live))
             withExtendedLifetime(sandbox) {}
+        }
+    }
+
+    /// Starts that race for a fresh folder's lock: exactly one holds it, and no lock file but
+    /// `.owner` is left.
+    @Test func onlyOneOfConcurrentStartsTakesTheLock() throws {
+        for _ in 0..<20 {
+            let folder = TestSupport.temporaryDirectory()
+            let held = NIOLockedValueBox([SandboxOwnerLock]())
+            DispatchQueue.concurrentPerform(iterations: 4) { _ in
+                if let lock = SandboxOwnerLock.take(path: folder) { held.withLockedValue { $0.append(lock) } }
+            }
+            #expect(held.withLockedValue { $0.count } == 1)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: folder) == [SandboxOwnerLock.fileName])
         }
     }
 

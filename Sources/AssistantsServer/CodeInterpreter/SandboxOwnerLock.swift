@@ -20,27 +20,31 @@ final class SandboxOwnerLock: Sendable {
     deinit { close(descriptor) }
 
     /// Takes the lock of the folder `directory` (open by descriptor), making the lock file if
-    /// need be; nil when a running server holds it. The file is made under a name of its own,
-    /// locked, then renamed to `.owner`, so that no one ever finds an `.owner` not yet locked.
+    /// need be; nil when a running server holds it. A new file is made under a name of its own,
+    /// locked, then linked as `.owner` (which fails if another start made one meanwhile), so that
+    /// no one ever finds an `.owner` not yet locked, or has theirs replaced.
     static func take(in directory: Int32) -> SandboxOwnerLock? {
-        let existing = openat(directory, fileName, O_RDWR | O_NOFOLLOW | O_CLOEXEC)
-        if existing >= 0 {
-            guard flock(existing, LOCK_EX | LOCK_NB) == 0 else {
-                close(existing)
-                return nil
+        for _ in 0..<2 {
+            let existing = openat(directory, fileName, O_RDWR | O_NOFOLLOW | O_CLOEXEC)
+            if existing >= 0 {
+                guard flock(existing, LOCK_EX | LOCK_NB) == 0 else {
+                    close(existing)
+                    return nil
+                }
+                return SandboxOwnerLock(descriptor: existing)
             }
-            return SandboxOwnerLock(descriptor: existing)
-        }
-        let staging = fileName + ".\(getpid())"
-        unlinkat(directory, staging, 0)
-        let made = openat(directory, staging, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard made >= 0 else { return nil }
-        guard flock(made, LOCK_EX | LOCK_NB) == 0, renameat(directory, staging, directory, fileName) == 0 else {
+            let staging = fileName + "." + UUID().uuidString
+            let made = openat(directory, staging, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            guard made >= 0 else { return nil }
+            let linked = flock(made, LOCK_EX | LOCK_NB) == 0 && linkat(directory, staging, directory, fileName, 0) == 0
+            let raced = !linked && errno == EEXIST
             unlinkat(directory, staging, 0)
+            if linked { return SandboxOwnerLock(descriptor: made) }
             close(made)
-            return nil
+            // Another start linked its `.owner` first: take that one's lock, or learn it is held.
+            guard raced else { return nil }
         }
-        return SandboxOwnerLock(descriptor: made)
+        return nil
     }
 
     /// Takes the lock of the folder at `path`; nil when a running server holds it or the folder
