@@ -17,6 +17,8 @@ public final class Settings {
     private let environment: ConfigReader
     private let file: ConfigReader?
     public let filePath: String?
+    /// The `--config` file's top-level keys, to tell the ones no setting reads.
+    private let fileKeys: [String]
     /// Every setting looked up, in order, with its value and source (nil: the default).
     private(set) var lookups: [(name: String, value: String?, source: Source?)] = []
 
@@ -28,6 +30,8 @@ public final class Settings {
                 throw ConfigurationError("--config: cannot read '\(filePath)'")
             }
             let location = ConfigReader(provider: InMemoryProvider(values: ["filePath": .init(.string(filePath), isSecret: false)]))
+            let text = FileManager.default.contents(atPath: filePath).map { String(decoding: $0, as: UTF8.self) } ?? ""  // blocking-ok: start-up
+            fileKeys = Self.topLevelKeys(text, json: filePath.lowercased().hasSuffix(".json"))
             do {
                 if filePath.lowercased().hasSuffix(".json") {
                     file = ConfigReader(provider: try await FileProvider<JSONSnapshot>(config: location))
@@ -39,6 +43,7 @@ public final class Settings {
             }
         } else {
             file = nil
+            fileKeys = []
         }
     }
 
@@ -67,6 +72,82 @@ public final class Settings {
         if let number = reader.double(forKey: key, isSecret: secret) { return String(number) }
         if let flag = reader.bool(forKey: key, isSecret: secret) { return flag ? "on" : "off" }
         return nil
+    }
+
+    /// A name given to this server that no setting reads: a typo, or a setting of another
+    /// version. Its value is ignored, and start-up says so (`serve` logs it, `config` prints it).
+    public struct Unread: Sendable, Equatable, CustomStringConvertible {
+        public var name: String
+        public var source: Source
+        /// The setting it is closest to, when one is close.
+        public var suggestion: String?
+
+        public var description: String {
+            if source == .file && Settings.readFromEnvironmentOnly.contains(name) {
+                return "\(name) in the --config file is ignored: it is read from the environment only"
+            }
+            let origin = source == .file ? "in the --config file" : "in the environment"
+            return "\(name) \(origin) is not a setting of this server and is ignored" + (suggestion.map { "; did you mean \($0)?" } ?? "")
+        }
+    }
+
+    /// Variables read outside `value`, from the environment only (before the settings, or deep in a service).
+    public static let readFromEnvironmentOnly: Set<String> = ["ASSISTANTS_LOG_FORMAT", "ASSISTANTS_MODEL_CACHE"]
+
+    /// Variables that the project's own scripts, benches and tests set for themselves beside the
+    /// server's (`ASSISTANTS_SERVER_BIN`, `ASSISTANTS_TEST_…`): not reported.
+    static func isToolVariable(_ name: String) -> Bool {
+        ["ASSISTANTS_SERVER_BIN", "ASSISTANTS_BENCH_BIN", "ASSISTANTS_SPEC_PATH", "ASSISTANTS_TEST_"].contains { name.hasPrefix($0) }
+    }
+
+    /// The `ASSISTANTS_…` variables and `--config` keys that no lookup read; call it once every
+    /// setting has been looked up.
+    public func unread(environment: [String: String] = ProcessInfo.processInfo.environment) -> [Unread] {
+        let read = Set(lookups.map(\.name))
+        let known = read.union(Self.readFromEnvironmentOnly)
+        var found: [Unread] = []
+        for name in environment.keys.sorted() where name.hasPrefix("ASSISTANTS_") && !known.contains(name) && !Self.isToolVariable(name) {
+            found.append(Unread(name: name, source: .environment, suggestion: Self.closest(to: name, among: known)))
+        }
+        for name in fileKeys where !read.contains(name) {
+            found.append(Unread(name: name, source: .file, suggestion: Self.closest(to: name, among: read)))
+        }
+        return found
+    }
+
+    /// The top-level keys of a settings file: a JSON object's, or a YAML mapping's (the lines
+    /// `KEY:` at the start of a line). Nested or unreadable content gives none.
+    static func topLevelKeys(_ text: String, json: Bool) -> [String] {
+        if json {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { return [] }
+            return object.keys.sorted()
+        }
+        return text.split(whereSeparator: \.isNewline).compactMap { line -> String? in
+            guard let first = line.first, first != "#", first != "-", !first.isWhitespace, let colon = line.firstIndex(of: ":") else { return nil }
+            let key = line[..<colon].trimmingCharacters(in: CharacterSet(charactersIn: "\"' \t"))
+            return key.isEmpty ? nil : key
+        }
+    }
+
+    /// The name of `names` within a few edits of `name` (the fewest), if any.
+    static func closest(to name: String, among names: Set<String>) -> String? {
+        let scored = names.map { ($0, editDistance(name, $0)) }.filter { $0.1 <= 3 }
+        return scored.min { $0.1 != $1.1 ? $0.1 < $1.1 : $0.0 < $1.0 }?.0
+    }
+
+    /// Levenshtein distance between two names, by UTF-8 bytes.
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a.utf8), b = Array(b.utf8)
+        guard !a.isEmpty, !b.isEmpty else { return max(a.count, b.count) }
+        var previous = Array(0...b.count)
+        for i in 1...a.count {
+            var current = [i] + Array(repeating: 0, count: b.count)
+            for j in 1...b.count {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            previous = current
+        }
+        return previous[b.count]
     }
 
     /// `value` with secrets masked: keys keep their first 3 characters, a URL's password goes.

@@ -61,6 +61,7 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let settings = try await Settings(filePath: config)
         var (configuration, logger, metrics) = try resolve(settings)
+        for unread in settings.unread() { logger.warning("\(unread)") }
         if metrics {
             let registry = PrometheusCollectorRegistry()
             MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
@@ -96,7 +97,7 @@ struct Serve: AsyncParsableCommand {
         configuration.upstreamCAFile = setting(nil, "ASSISTANTS_UPSTREAM_CA_FILE")
         configuration.embeddingModel = setting(nil, "ASSISTANTS_EMBEDDING_MODEL")
         configuration.allowUnauthenticated = allowUnauthenticated
-        configuration.localModel = try localModel ?? setting(nil, "ASSISTANTS_LOCAL_MODEL").map { try Self.boolean($0, "ASSISTANTS_LOCAL_MODEL") }
+        configuration.localModel = try setting(localModel.map { $0 ? "on" : "off" }, "ASSISTANTS_LOCAL_MODEL").map { try Self.boolean($0, "ASSISTANTS_LOCAL_MODEL") }
         configuration.toolConstraint = try setting(nil, "ASSISTANTS_TOOL_CONSTRAINT").flatMap {
             $0 == "auto" ? nil : try Self.boolean($0, "ASSISTANTS_TOOL_CONSTRAINT")
         }
@@ -171,6 +172,7 @@ struct ConfigCommand: AsyncParsableCommand {
         let settings = try await Settings(filePath: serve.config)
         let (configuration, _, metrics) = try serve.resolve(settings)
         print(settings.report())
+        for unread in settings.unread() { print("# ignored: \(unread)") }
         print("# effective: listen \(configuration.host):\(configuration.port), database \(Settings.masked("ASSISTANTS_DATABASE_URL", configuration.databaseURL)), "
               + "data \(configuration.dataDirectory), blob store \(configuration.effectiveBlobStore.rawValue), upstream \(configuration.upstreamURL.map { Settings.masked("ASSISTANTS_UPSTREAM_URL", $0) } ?? "none"), "
               + "API keys \(configuration.apiKeys.isOpen ? "none (open)" : "set"), metrics \(metrics ? "on" : "off"), "

@@ -82,3 +82,28 @@ def test_serve_reads_the_config_file(server_factory, tmp_path):
     assert httpx.get(s.base_url + "/v1/assistants").status_code == 401
     r = httpx.get(s.base_url + "/v1/assistants", headers={"Authorization": "Bearer sk-from-file-0123456789"})
     assert r.status_code == 200, r.text
+
+
+def test_names_no_setting_reads_are_reported_and_the_server_still_starts(server_factory, tmp_path):
+    """A mistyped variable or file key is ignored, never refused (a start must not fail on a name
+    of another version), but start-up says so, with the setting it was probably meant to be."""
+    path = tmp_path / "server.yaml"
+    path.write_text("ASSISTANTS_RUN_EXPIRY_SECOND: 300\nASSISTANTS_LOG_FORMAT: json\n")
+    typo = {"ASSISTANTS_UPSTREAM_UR": "http://127.0.0.1:9/v1", "ASSISTANTS_LOG_FORMAT": "text"}
+    r = run_config("--config", str(path), env=typo)
+    assert r.returncode == 0, r.stderr
+    ignored = [line for line in r.stdout.splitlines() if line.startswith("# ignored: ")]
+    assert ignored == [
+        "# ignored: ASSISTANTS_UPSTREAM_UR in the environment is not a setting of this server and is ignored;"
+        " did you mean ASSISTANTS_UPSTREAM_URL?",
+        "# ignored: ASSISTANTS_RUN_EXPIRY_SECOND in the --config file is not a setting of this server and is ignored;"
+        " did you mean ASSISTANTS_RUN_EXPIRY_SECONDS?",
+        "# ignored: ASSISTANTS_LOG_FORMAT in the --config file is ignored: it is read from the environment only",
+    ], r.stdout
+    assert settings(r.stdout)["ASSISTANTS_RUN_EXPIRY_SECONDS"] == ("", "default")
+    s = server_factory(name="typos", extra_env={"ASSISTANTS_UPSTREAM_UR": "http://127.0.0.1:9/v1"},
+                       extra_args=["--config", str(path)])
+    assert httpx.get(s.base_url + "/health").status_code == 200
+    log = s.log_path.read_text()
+    assert "ASSISTANTS_UPSTREAM_UR in the environment is not a setting of this server" in log, log[-2000:]
+    assert "did you mean ASSISTANTS_RUN_EXPIRY_SECONDS?" in log, log[-2000:]
