@@ -28,8 +28,8 @@
 #      completed / dropped, server peak RSS, CPU seconds (server, driver, upstream), added
 #      latency per delta p50/p99 (overall, and of the deltas sent while every stream was open),
 #      /health p50/p99, peak descriptors, and delta and /health p99 by 10 s of the bench
-#      (opening, all open, endings); the machine's busy time over the run, the hypervisor's
-#      steal, and what other processes took (to tell a noisy sitting);
+#      (opening, all open, endings); the machine's busy and steal time over the run, and what
+#      processes other than these three took, to tell a noisy sitting;
 #      targets: none dropped, RSS < 1 GB, /health p99 < 50 ms, added latency per delta p99 < 10 ms
 #
 # Env: STREAMS (10000), DELTAS (60), INTERVAL (1.0 s), RATE (250 streams opened per second),
@@ -141,13 +141,13 @@ log "driver: $STREAMS streams, $RATE opened a second, $DELTAS deltas every $INTE
 status=0
 # The machine's own CPU accounting over the run (the first line of /proc/stat), to tell a noisy
 # sitting: what the hypervisor took (steal) and what processes other than these three used.
-STAT_BEFORE="$(head -n 1 /proc/stat)"
+STAT_BEFORE="$(date +%s.%N) $(head -n 1 /proc/stat)"
 timeout 3600 "$ASSISTANTS_BENCH_BIN" streams-driver \
     --base-url "$BASE_URL" --server-pid "$SERVER_PID" --clk-tck "$(getconf CLK_TCK)" \
     --streams "$STREAMS" --deltas "$DELTAS" --rate "$RATE" \
     --read-timeout "$(awk -v i="$INTERVAL" 'BEGIN {print int(i * 3 + 30)}')" \
     >"$BENCH_TMP/driver.out" 2>"$BENCH_TMP/driver.err" || status=$?
-STAT_AFTER="$(head -n 1 /proc/stat)"
+STAT_AFTER="$(date +%s.%N) $(head -n 1 /proc/stat)"
 UPSTREAM_STATS="$(curl -s -m 5 "${UPSTREAM_CURL[@]}" "$UPSTREAM_BASE/stats" || echo '{}')"
 # The upstream shares the two cores: its CPU (utime + stime, fields 14 and 15) is load the server competes with.
 UPSTREAM_CPU="$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$UPSTREAM_PID/stat" 2>/dev/null || echo '?')"
@@ -159,7 +159,7 @@ printf '\n== bench/streams.sh: %s streams x %s deltas every %s s, %s opened/s, S
 printf 'load average before: %s; server: open files %s, ASSISTANTS_MAX_CONNECTIONS=%s, ASSISTANTS_UPSTREAM_MAX_CONNECTIONS=%s, idle timeout %s s, slow requests %s s; idle RSS %s MB\n' \
     "$LOAD_BEFORE" "$SERVER_FD_LIMIT" "$MAX_CONNECTIONS" "$UPSTREAM_MAX_CONNECTIONS" "$IDLE_TIMEOUT" "$SLOW_REQUEST" "$(kb_to_mb "$idle_rss_kb")"
 verdict=0
-"$BENCH_PY" - "$BENCH_TMP/driver.out" "$UPSTREAM_STATS" "$UPSTREAM_CPU" "$STAT_BEFORE" "$STAT_AFTER" "$(getconf CLK_TCK)" <<'PY' || verdict=$?
+"$BENCH_PY" - "$BENCH_TMP/driver.out" "$UPSTREAM_STATS" "$UPSTREAM_CPU" "$STAT_BEFORE" "$STAT_AFTER" "$(getconf CLK_TCK)" "$(nproc)" <<'PY' || verdict=$?
 import json, sys
 rows = [json.loads(l[len("RESULT "):]) for l in open(sys.argv[1]) if l.startswith("RESULT ")]
 if not rows:
@@ -179,13 +179,18 @@ if r["dropped_reasons"]:
 print(f"server: peak RSS {r['server_rss_peak_mb']} MB, CPU {r['server_cpu_s']} s (utime+stime; "
       f"{r['server_cpu_us_per_delta']} us per delta), peak descriptors {r['server_fds_peak']}, "
       f"peak threads {r['server_threads_peak']}; driver CPU {r['driver_cpu_s']} s, upstream CPU {sys.argv[3]} s")
-# /proc/stat: user nice system idle iowait irq softirq steal (clock ticks, all cores).
-ticks = [int(a) - int(b) for a, b in zip(sys.argv[5].split()[1:9], sys.argv[4].split()[1:9])]
-hz = int(sys.argv[6])
-busy = sum(ticks[i] for i in (0, 1, 2, 5, 6)) / hz
+# "WALL cpu user nice system idle iowait irq softirq steal ..." (/proc/stat's ticks, all cores).
+# Busy time is the cores' wall time less idle and steal: with a tickless kernel the idle time is
+# measured exactly, while busy spells shorter than a tick between idle ones are never counted.
+before, after = sys.argv[4].split(), sys.argv[5].split()
+ticks = [int(a) - int(b) for a, b in zip(after[2:10], before[2:10])]
+hz, cores = int(sys.argv[6]), int(sys.argv[7])
+wall = float(after[0]) - float(before[0])
+idle, steal = (ticks[3] + ticks[4]) / hz, ticks[7] / hz
+busy = max(wall * cores - idle - steal, 0)
 known = r["server_cpu_s"] + r["driver_cpu_s"] + (float(sys.argv[3]) if sys.argv[3] != "?" else 0)
-print(f"machine during the run: {busy:.1f} s busy of {sum(ticks) / hz:.1f} s ({100 * busy / max(sum(ticks) / hz, 1e-9):.0f}%), "
-      f"steal {ticks[7] / hz:.1f} s; other processes about {max(busy - known, 0):.1f} s")
+print(f"machine during the run ({wall:.1f} s x {cores} cores): busy {busy:.1f} s ({100 * busy / max(wall * cores, 1e-9):.0f}%), "
+      f"steal {steal:.1f} s; processes other than these three about {max(busy - known, 0):.1f} s")
 print(f"added latency per delta ({r['deltas']} deltas): p50 {r['lat_ms_p50']} ms, p90 {r['lat_ms_p90']} ms, "
       f"p99 {r['lat_ms_p99']} ms, max {r['lat_ms_max']} ms")
 print(f"  with all {r['streams']} open ({r['lat_plateau_deltas']} deltas sent then): p50 {r['lat_plateau_ms_p50']} ms, "
