@@ -83,7 +83,7 @@ public final class Settings {
         public var suggestion: String?
 
         public var description: String {
-            if source == .file && Settings.readFromEnvironmentOnly.contains(name) {
+            if source == .file && Settings.isReadFromEnvironmentOnly(name) {
                 return "\(name) in the --config file is ignored: it is read from the environment only"
             }
             let origin = source == .file ? "in the --config file" : "in the environment"
@@ -93,6 +93,11 @@ public final class Settings {
 
     /// Variables read outside `value`, from the environment only (before the settings, or deep in a service).
     public static let readFromEnvironmentOnly: Set<String> = ["ASSISTANTS_LOG_FORMAT", "ASSISTANTS_MODEL_CACHE"]
+
+    /// Whether `name` is read from the environment only: those above, and OpenTelemetry's own `OTEL_…`.
+    static func isReadFromEnvironmentOnly(_ name: String) -> Bool {
+        readFromEnvironmentOnly.contains(name) || name.hasPrefix("OTEL_")
+    }
 
     /// Variables that the project's own scripts, benches and tests set for themselves beside the
     /// server's (`ASSISTANTS_SERVER_BIN`, `ASSISTANTS_TEST_…`): not reported.
