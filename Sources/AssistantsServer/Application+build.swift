@@ -96,7 +96,7 @@ func buildApplication(
     logger.info("connections: at most \(maxConnections), idle timeout \(limits.idleTimeoutSeconds) s, slow requests closed after \(limits.slowRequestSeconds) s, listen backlog \(limits.listenBacklog)")
     var app = Application(
         router: router,
-        server: .http1(configuration: .init(
+        server: LoopPinnedHTTP1Channel.server(configuration: .init(
             additionalChannelHandlers: [ConnectionGuard(limits: limits, maxConnections: maxConnections, counter: counter, logger: logger)],
             idleTimeout: .seconds(Int64(limits.idleTimeoutSeconds)))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "assistants-server",
@@ -135,8 +135,7 @@ func buildRouter(configuration: ServerConfiguration, store: ObjectStore, blobs: 
     router.add(middleware: ErrorMiddleware())
     router.get("health") { _, _ in Response.json("{\"status\":\"ok\"}") }
     router.get("ready") { _, _ in try await Readiness.check(store: store, engine: engine) }
-    let v1 = router.group("v1").add(middleware: EventLoopAffinityMiddleware())
-        .add(middleware: AuthMiddleware(keys: configuration.apiKeys)).add(middleware: V1DialectMiddleware())
+    let v1 = router.group("v1").add(middleware: AuthMiddleware(keys: configuration.apiKeys)).add(middleware: V1DialectMiddleware())
     AssistantsController(store: store, library: retrieval.library).addRoutes(to: v1)
     ThreadsController(store: store, library: retrieval.library).addRoutes(to: v1)
     MessagesController(store: store, library: retrieval.library).addRoutes(to: v1)

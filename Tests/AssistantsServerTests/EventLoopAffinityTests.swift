@@ -8,8 +8,8 @@ import Testing
 @testable import AssistantsServer
 
 /// A request, the run it starts and the run's upstream call stay on the request's connection's
-/// event loop: the executor that pins a task there, the middleware that pins each request, and
-/// the per-loop HTTP clients model calls choose from.
+/// event loop: the executor that pins a task there, the connection that pins each request and
+/// its streamed answer, and the per-loop HTTP clients model calls choose from.
 @Suite struct EventLoopAffinityTests {
     /// Resumes the caller from a thread that is none of NIO's (as the SQLite writer does).
     static func resumeFromAnotherThread() async {
@@ -44,19 +44,49 @@ import Testing
         try await other.shutdownGracefully()
     }
 
-    @Test func aRequestRunsOnItsConnectionsLoopWhereverItResumes() async throws {
-        let router = Router(context: APIRequestContext.self)
-        router.add(middleware: EventLoopAffinityMiddleware())
-        router.get("where") { _, context -> String in
-            await Self.resumeFromAnotherThread()
-            let loop = try #require(context.loopExecutor?.eventLoop)
-            return MultiThreadedEventLoopGroup.currentEventLoop === loop ? "own loop" : "elsewhere"
+    /// A request context that knows its connection's event loop.
+    struct LoopContext: RequestContext {
+        var coreContext: CoreRequestContextStorage
+        let loop: any EventLoop
+
+        init(source: ApplicationRequestContextSource) {
+            coreContext = .init(source: source)
+            loop = source.channel.eventLoop
         }
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+    }
+
+    /// The answer of `/where`: a line per step of the request and of its streamed body, each
+    /// taken after a resumption from a thread that is none of NIO's.
+    static func whereRouter() -> Router<LoopContext> {
+        let router = Router(context: LoopContext.self)
+        router.get("where") { _, context -> Response in
+            var lines = ""
+            for _ in 0..<3 {
+                await Self.resumeFromAnotherThread()
+                lines += MultiThreadedEventLoopGroup.currentEventLoop === context.loop ? "own loop\n" : "elsewhere\n"
+            }
+            let answered = lines
+            // Hummingbird writes the body after the responder has returned: it is pinned as well.
+            return Response(status: .ok, body: ResponseBody { writer in
+                try await writer.write(ByteBuffer(string: answered))
+                for _ in 0..<5 {
+                    await Self.resumeFromAnotherThread()
+                    let line = MultiThreadedEventLoopGroup.currentEventLoop === context.loop ? "own loop\n" : "elsewhere\n"
+                    try await writer.write(ByteBuffer(string: line))
+                }
+                try await writer.finish(nil)
+            })
+        }
+        return router
+    }
+
+    @Test func aConnectionsRequestsAndStreamedAnswersRunOnItsLoopWhereverTheyResume() async throws {
+        let app = Application(router: Self.whereRouter(), server: LoopPinnedHTTP1Channel.server(configuration: .init()),
+                              configuration: .init(address: .hostname("127.0.0.1", port: 0)))
         try await app.test(.live) { client in
             for _ in 0..<4 {
                 try await client.execute(uri: "/where", method: .get) { response in
-                    #expect(String(buffer: response.body) == "own loop")
+                    #expect(String(buffer: response.body) == String(repeating: "own loop\n", count: 8))
                 }
             }
         }

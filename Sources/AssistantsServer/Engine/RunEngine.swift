@@ -63,7 +63,7 @@ public final class RunEngine: Service, Sendable {
         entries.withLockedValue { table in
             guard table[runID]?.task == nil else { return }
             table[runID] = Entry(lease: lease, task: nil, interruption: nil)
-            // Pinned to the loop that schedules it: a request's connection's (EventLoopAffinityMiddleware),
+            // Pinned to the loop that schedules it: a request's connection's (LoopPinnedHTTP1Channel),
             // where the run's stream is written and, through that loop's HTTP client, its upstream read.
             table[runID]?.task = Task(executorPreference: EventLoopTaskExecutor.current) { [self] in
                 await self.drive(lease, snapshot: snapshot)

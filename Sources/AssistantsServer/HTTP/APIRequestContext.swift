@@ -11,12 +11,9 @@ public struct APIRequestContext: RequestContext {
     /// The tenant every object of this request belongs to.
     public var project: String = ProjectKeys.defaultProject
     public var apiVersion: APIVersion = .v2
-    /// The executor of the connection's event loop (`EventLoopAffinityMiddleware`).
-    let loopExecutor: EventLoopTaskExecutor?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
-        self.loopExecutor = EventLoopTaskExecutor.of(source.channel.eventLoop)
     }
 
     /// JSON bodies may hold a 256,000-character message; uploads stream and are not bound by this.
