@@ -28,8 +28,10 @@
 #      completed / dropped, server peak RSS, CPU seconds (server, driver, upstream), added
 #      latency per delta p50/p99 (overall, and of the deltas sent while every stream was open),
 #      /health p50/p99, peak descriptors, and delta and /health p99 by 10 s of the bench
-#      (opening, all open, endings); the machine's busy and steal time over the run, and what
-#      processes other than these three took, to tell a noisy sitting;
+#      (opening, all open, endings); the server's CPU per upstream CPU second (the upstream's
+#      work is the same in every run, so this divides the machine's speed out); the machine's
+#      busy and steal time over the run, and what processes other than these three took, to
+#      tell a noisy sitting;
 #      targets: none dropped, RSS < 1 GB, /health p99 < 50 ms, added latency per delta p99 < 10 ms
 #
 # Env: STREAMS (10000), DELTAS (60), INTERVAL (1.0 s), RATE (250 streams opened per second),
@@ -179,6 +181,11 @@ if r["dropped_reasons"]:
 print(f"server: peak RSS {r['server_rss_peak_mb']} MB, CPU {r['server_cpu_s']} s (utime+stime; "
       f"{r['server_cpu_us_per_delta']} us per delta), peak descriptors {r['server_fds_peak']}, "
       f"peak threads {r['server_threads_peak']}; driver CPU {r['driver_cpu_s']} s, upstream CPU {sys.argv[3]} s")
+# The upstream does the same work in every run (the same replies, framed the same way), so the
+# server's CPU per upstream CPU second compares servers across sittings whose machine ran faster
+# or slower (the same binaries took 10 to 20% more CPU on some days here).
+if sys.argv[3] not in ("?", "") and float(sys.argv[3]) > 0:
+    print(f"server CPU per upstream CPU second: {r['server_cpu_s'] / float(sys.argv[3]):.2f} (the machine's speed divided out)")
 # "WALL cpu user nice system idle iowait irq softirq steal ..." (/proc/stat's ticks, all cores).
 # Busy time is the cores' wall time less idle and steal: with a tickless kernel the idle time is
 # measured exactly, while busy spells shorter than a tick between idle ones are never counted.
