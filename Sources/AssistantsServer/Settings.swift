@@ -31,9 +31,10 @@ public final class Settings {
             }
             let location = ConfigReader(provider: InMemoryProvider(values: ["filePath": .init(.string(filePath), isSecret: false)]))
             let text = FileManager.default.contents(atPath: filePath).map { String(decoding: $0, as: UTF8.self) } ?? ""  // blocking-ok: start-up
-            fileKeys = Self.topLevelKeys(text, json: filePath.lowercased().hasSuffix(".json"))
+            let json = filePath.lowercased().hasSuffix(".json")
+            fileKeys = Self.topLevelKeys(text, json: json)
             do {
-                if filePath.lowercased().hasSuffix(".json") {
+                if json {
                     file = ConfigReader(provider: try await FileProvider<JSONSnapshot>(config: location))
                 } else {
                     file = ConfigReader(provider: try await FileProvider<YAMLSnapshot>(config: location))
@@ -124,7 +125,7 @@ public final class Settings {
     /// `KEY:` at the start of a line). Nested or unreadable content gives none.
     static func topLevelKeys(_ text: String, json: Bool) -> [String] {
         if json {
-            guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { return [] }
+            guard case .object(let object)? = try? JSONText.parse(text) else { return [] }
             return object.keys.sorted()
         }
         return text.split(whereSeparator: \.isNewline).compactMap { line -> String? in
