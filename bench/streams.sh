@@ -168,6 +168,7 @@ if not rows:
     sys.exit(2)
 r = rows[0]
 up = json.loads(sys.argv[2] or "{}")
+upstream_cpu = float(sys.argv[3]) if sys.argv[3] not in ("?", "") else None  # the upstream's, when /proc had it
 print(f"streams: {r['completed']}/{r['streams']} completed, {r['dropped']} dropped; most open at once {r['most_open']} "
       f"(upstream: most {up.get('most_open', '?')} replies streaming at once); opened in {r['opened_in_s']} s, "
       f"all done in {r['wall_s']} s")
@@ -184,8 +185,8 @@ print(f"server: peak RSS {r['server_rss_peak_mb']} MB, CPU {r['server_cpu_s']} s
 # The upstream does the same work in every run (the same replies, framed the same way), so the
 # server's CPU per upstream CPU second compares servers across sittings whose machine ran faster
 # or slower (the same binaries took 10 to 20% more CPU on some days here).
-if sys.argv[3] not in ("?", "") and float(sys.argv[3]) > 0:
-    print(f"server CPU per upstream CPU second: {r['server_cpu_s'] / float(sys.argv[3]):.2f} (the machine's speed divided out)")
+if upstream_cpu:
+    print(f"server CPU per upstream CPU second: {r['server_cpu_s'] / upstream_cpu:.2f} (the machine's speed divided out)")
 # "WALL cpu user nice system idle iowait irq softirq steal ..." (/proc/stat's ticks, all cores).
 # Busy time is the cores' wall time less idle and steal: with a tickless kernel the idle time is
 # measured exactly, while busy spells shorter than a tick between idle ones are never counted.
@@ -195,7 +196,7 @@ hz, cores = int(sys.argv[6]), int(sys.argv[7])
 wall = float(after[0]) - float(before[0])
 idle, steal = (ticks[3] + ticks[4]) / hz, ticks[7] / hz
 busy = max(wall * cores - idle - steal, 0)
-known = r["server_cpu_s"] + r["driver_cpu_s"] + (float(sys.argv[3]) if sys.argv[3] != "?" else 0)
+known = r["server_cpu_s"] + r["driver_cpu_s"] + (upstream_cpu or 0)
 print(f"machine during the run ({wall:.1f} s x {cores} cores): busy {busy:.1f} s ({100 * busy / max(wall * cores, 1e-9):.0f}%), "
       f"steal {steal:.1f} s; processes other than these three about {max(busy - known, 0):.1f} s")
 print(f"added latency per delta ({r['deltas']} deltas): p50 {r['lat_ms_p50']} ms, p90 {r['lat_ms_p90']} ms, "
