@@ -26,8 +26,9 @@
 #      took 85 us per delta and more, and their queueing showed up as the server's latency.
 #   5. print: the upstream protocol and its connections by negotiated protocol, streams
 #      completed / dropped, server peak RSS, CPU seconds (server, driver, upstream), added
-#      latency per delta p50/p99 (overall, and of the deltas sent while every stream was open),
-#      /health p50/p99, peak descriptors, and delta and /health p99 by 10 s of the bench
+#      latency per delta p50/p99 (overall, of the deltas sent while every stream was open, and
+#      of each stream's first delta apart from its later ones: the server makes the run's
+#      message at its first text), /health p50/p99, peak descriptors, and delta and /health p99 by 10 s of the bench
 #      (opening, all open, endings); the server's CPU per upstream CPU second (the upstream's
 #      work is the same in every run, so this divides the machine's speed out); the machine's
 #      busy and steal time over the run, and what processes other than these three took, to
@@ -203,6 +204,8 @@ print(f"added latency per delta ({r['deltas']} deltas): p50 {r['lat_ms_p50']} ms
       f"p99 {r['lat_ms_p99']} ms, max {r['lat_ms_max']} ms")
 print(f"  with all {r['streams']} open ({r['lat_plateau_deltas']} deltas sent then): p50 {r['lat_plateau_ms_p50']} ms, "
       f"p99 {r['lat_plateau_ms_p99']} ms")
+print(f"  each stream's first delta: p50 {r['first_delta_ms_p50']} ms, "
+      f"p99 {r['first_delta_ms_p99']} ms; its later deltas: p50 {r['later_deltas_ms_p50']} ms, p99 {r['later_deltas_ms_p99']} ms")
 print(f"first event after the request: p50 {r['first_event_ms_p50']} ms, p99 {r['first_event_ms_p99']} ms")
 print(f"/health every 100 ms while streams are open ({r['health_samples']} samples): p50 {r['health_ms_p50']} ms, "
       f"p99 {r['health_ms_p99']} ms, max {r['health_ms_max']} ms; with all open ({r['health_plateau_samples']}): "

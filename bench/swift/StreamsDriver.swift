@@ -48,6 +48,10 @@ struct StreamsDriverCommand: AsyncParsableCommand {
         var latencies: [Int64] = []
         /// Each latency's stamp (when the upstream sent the delta), in the same order.
         var stamps: [Int64] = []
+        /// Each stream's first delta's latency, and every later delta's: a stream's first delta
+        /// waits for its message to be created, the others do not.
+        var firstDeltaLatencies: [Int64] = []
+        var laterDeltaLatencies: [Int64] = []
         var firstEventMs: [Double] = []
         var health: [(at: ContinuousClock.Instant, ms: Double)] = []
         var healthErrors: [String: Int] = [:]
@@ -220,6 +224,8 @@ struct StreamsDriverCommand: AsyncParsableCommand {
             if let latencies = outcome.latencies {
                 state.latencies += latencies
                 state.stamps += outcome.stamps
+                if let first = latencies.first { state.firstDeltaLatencies.append(first) }
+                state.laterDeltaLatencies += latencies.dropFirst()
             }
             if let firstEventMs = outcome.firstEventMs { state.firstEventMs.append(firstEventMs) }
         }
@@ -337,6 +343,8 @@ struct StreamsDriverCommand: AsyncParsableCommand {
         let plateau = state.health.filter { sample in state.allOpenAt.map { $0 <= sample.at && sample.at <= plateauEnd } ?? false }
             .map(\.ms).sorted()
         let firstEvents = state.firstEventMs.sorted()
+        let firstDeltas = state.firstDeltaLatencies.map { Double($0) / 1e6 }.sorted()
+        let laterDeltas = state.laterDeltaLatencies.map { Double($0) / 1e6 }.sorted()
         let cpu = Double(serverTicks) / Double(clkTck)
         return [
             "streams": streams, "completed": state.completed, "dropped": state.dropped.values.reduce(0, +),
@@ -347,6 +355,8 @@ struct StreamsDriverCommand: AsyncParsableCommand {
             "lat_plateau_ms_p50": rounded(percentile(plateauLatencies, 0.5)), "lat_plateau_ms_p99": rounded(percentile(plateauLatencies, 0.99)),
             "lat_ms_p50": rounded(percentile(latencies, 0.5)), "lat_ms_p90": rounded(percentile(latencies, 0.9)),
             "lat_ms_p99": rounded(percentile(latencies, 0.99)), "lat_ms_max": rounded(latencies.last ?? .nan),
+            "first_delta_ms_p50": rounded(percentile(firstDeltas, 0.5)), "first_delta_ms_p99": rounded(percentile(firstDeltas, 0.99)),
+            "later_deltas_ms_p50": rounded(percentile(laterDeltas, 0.5)), "later_deltas_ms_p99": rounded(percentile(laterDeltas, 0.99)),
             "first_event_ms_p50": rounded(percentile(firstEvents, 0.5), 10), "first_event_ms_p99": rounded(percentile(firstEvents, 0.99), 10),
             "health_samples": health.count, "health_ms_p50": rounded(percentile(health, 0.5)),
             "health_ms_p99": rounded(percentile(health, 0.99)), "health_ms_max": rounded(health.last ?? .nan),
