@@ -182,7 +182,8 @@ struct RunExecutor {
                     try await state.handle(delta)
                 }
             } catch {
-                // Cancelled, expired or failed mid-answer: the message keeps what was streamed so far.
+                // Cancelled, expired or failed mid-answer: the message keeps what was streamed so
+                // far (its insert, if still under way, landed first: the run's end closes it).
                 await Task { try? await state.saveText() }.value
                 throw error
             }
@@ -217,6 +218,8 @@ struct RunExecutor {
                 }
             }
         }
+        // A message announced while its insert committed is stored before anything else of the turn.
+        try await state.settle()
         return (turn, state)
     }
 

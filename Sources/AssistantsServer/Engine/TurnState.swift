@@ -1,7 +1,9 @@
 /// The objects one model turn creates as its output streams in: the assistant message and its
 /// message_creation step at the first text, the tool_calls step at the first tool call.
 /// Each is stored when created (the message of a turn nobody streams once it has streamed for
-/// `storeAfter`), and each fragment is published to the run's listeners.
+/// `storeAfter`), and each fragment is published to the run's listeners. A streamed message is
+/// announced, with its first text, while its insert commits (`pendingInsert`): every later write
+/// of it, and the turn's end, wait for that insert first.
 final class TurnState {
     let run: Run
     let store: ObjectStore
@@ -47,7 +49,7 @@ final class TurnState {
             let persist = listened || now - since >= Self.storeAfter
             if needsMessageWork(store: persist) {
                 // Once a turn, with deep frames: in a child task (see `inChildTask`).
-                try await inChildTask { try await ensureMessage(store: persist) }
+                try await inChildTask { try await ensureMessage(store: persist, announceBeforeStored: listened) }
             }
             text += chunk
             // The id alone: binding the whole message would copy it (and retain its every field) per delta.
@@ -87,6 +89,9 @@ final class TurnState {
 
     /// Whether the message and its step are in the database yet.
     private(set) var messageStored = false
+    /// The insert of a streamed message and its step, under way while its text streams (see
+    /// `ensureMessage(store:announceBeforeStored:)`); `settle()` waits for it.
+    private var pendingInsert: Task<Void, any Error>?
     /// When the turn's first text arrived.
     private var firstTextAt: ContinuousClock.Instant?
     /// How long an answer nobody streams may go on before its message is stored for pollers to
@@ -95,12 +100,26 @@ final class TurnState {
 
     /// Whether `ensureMessage(store:)` has anything to do: no message yet, or one to store.
     private func needsMessageWork(store persist: Bool) -> Bool {
-        message == nil || (persist && !messageStored)
+        message == nil || (persist && !messageStored && pendingInsert == nil)
+    }
+
+    /// Waits for the insert of a message announced before it was stored, if one is under way:
+    /// afterwards `messageStored` says whether the message is in the database.
+    func settle() async throws {
+        guard let pending = pendingInsert else { return }
+        pendingInsert = nil
+        try await pending.value
+        messageStored = true
     }
 
     /// Creates the assistant message and its step, if this turn has none yet, and stores them
     /// unless `store` is false (they are then stored later, at the latest with the run's end).
-    func ensureMessage(store persist: Bool = true) async throws {
+    /// With `announceBeforeStored` (a streamed turn's first text), their events go out at once
+    /// and the insert commits meanwhile, so that the text does not wait for a commit: a client
+    /// reading the message by id in that moment may not find it yet, and one whose server
+    /// crashes in it finds the run ended without it.
+    func ensureMessage(store persist: Bool = true, announceBeforeStored: Bool = false) async throws {
+        try await settle()
         guard needsMessageWork(store: persist) else { return }
         if message != nil {
             try await storeMessage()
@@ -118,6 +137,21 @@ final class TurnState {
             step_details: ["type": "message_creation", "message_creation": ["message_id": .string(message.id)]])
         self.message = message
         self.messageStep = step
+        if persist && announceBeforeStored {
+            // Encoded here, once: the events carry what the insert stores.
+            let (stepJSON, messageJSON) = (try JSONCoding.string(step), try JSONCoding.string(message))
+            let (store, start) = (store, start)
+            pendingInsert = Task(executorPreference: EventLoopTaskExecutor.current) {
+                try await start.ensureWritten()
+                try await store.write(under: start.lease) { session in
+                    try await session.insert(step, body: stepJSON)
+                    try await session.insert(message, body: messageJSON)
+                }
+            }
+            hub.publish(runID: run.id, [.stepCreated, .stepInProgress], data: stepJSON)
+            hub.publish(runID: run.id, [.messageCreated, .messageInProgress], data: messageJSON)
+            return
+        }
         let stored = persist ? try await storeMessage() : nil
         hub.publish(runID: run.id, [.stepCreated, .stepInProgress], data: stored?.step ?? RunEvent.data(encoding: step))
         hub.publish(runID: run.id, [.messageCreated, .messageInProgress], data: stored?.message ?? RunEvent.data(encoding: message))
@@ -129,6 +163,7 @@ final class TurnState {
     /// Inserts the message and its step as they are now, if not stored yet.
     @discardableResult
     private func storeMessage() async throws -> Written? {
+        try await settle()
         guard !messageStored, let message, let step = messageStep else { return nil }
         try await start.ensureWritten()
         let written = try await store.write(under: start.lease) { session -> Written in
@@ -142,6 +177,7 @@ final class TurnState {
     /// Writes the message (and its step) as they are now: an update once stored, else the insert.
     @discardableResult
     private func saveMessage(withStep: Bool) async throws -> Written? {
+        try await settle()
         guard messageStored else { return try await storeMessage() }
         guard let message else { return nil }
         let step = withStep ? messageStep : nil
@@ -179,6 +215,7 @@ final class TurnState {
 
     /// Stores the text streamed so far into the open message (before the run ends it `incomplete`).
     func saveText() async throws {
+        try await settle()
         guard var message, message.status == .in_progress, !text.isEmpty else { return }
         message.content = [Message.textPart(text)]
         self.message = message

@@ -135,11 +135,16 @@ public struct StoreSession {
     @discardableResult
     public func insert<T: StoredObject>(_ object: T) async throws -> String {
         let body = try JSONCoding.string(object)
+        try await insert(object, body: body)
+        return body
+    }
+
+    /// Inserts the object as `body`, its JSON as `JSONCoding.string(object)` already made it.
+    public func insert<T: StoredObject>(_ object: T, body: String) async throws {
         try await database.raw("""
             INSERT INTO \(unsafeRaw: T.kind.rawValue) (id, project, parent_id, status, tag, created_at, body)
             VALUES (\(bind: object.rowID), \(bind: project), \(bind: object.parentID), \(bind: object.indexedStatus), \(bind: object.tag), \(bind: object.created_at), \(bind: body))
             """).run()
-        return body
     }
 
     /// Replaces the stored object; returns the JSON it is now stored as.
