@@ -203,6 +203,8 @@ struct RunExecutor {
                     break
                 }
                 guard problems.isEmpty else {
+                    // The run fails: a message announced meanwhile is stored first, for its end to close.
+                    try? await state.settle()
                     throw UpstreamError(code: "server_error", message: "The model made no valid tool call in \(attempt) attempts: \(problems.joined(separator: "; "))",
                                         retryable: false)
                 }
