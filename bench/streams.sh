@@ -28,8 +28,8 @@
 #      completed / dropped, server peak RSS, CPU seconds (server, driver, upstream), added
 #      latency per delta p50/p99 (overall, of the deltas sent while every stream was open, and
 #      of each stream's first delta apart from its later ones: the server makes the run's
-#      message at its first text), /health p50/p99, peak descriptors, and delta and /health p99 by 10 s of the bench
-#      (opening, all open, endings); the server's CPU per upstream CPU second (the upstream's
+#      message at its first text), /health p50/p99, peak descriptors, and delta and /health
+#      p99 by 10 s of the bench (opening, all open, endings); the server's CPU per upstream CPU second (the upstream's
 #      work is the same in every run, so this divides the machine's speed out); the machine's
 #      busy and steal time over the run, and what processes other than these three took, to
 #      tell a noisy sitting;

@@ -139,17 +139,13 @@ final class TurnState {
         self.messageStep = step
         if persist && announceBeforeStored {
             // Encoded here, once: the events carry what the insert stores.
-            let (stepJSON, messageJSON) = (try JSONCoding.string(step), try JSONCoding.string(message))
+            let json = try MessageRows.encode(message, step)
             let (store, start) = (store, start)
             pendingInsert = Task(executorPreference: EventLoopTaskExecutor.current) {
-                try await start.ensureWritten()
-                try await store.write(under: start.lease) { session in
-                    try await session.insert(step, body: stepJSON)
-                    try await session.insert(message, body: messageJSON)
-                }
+                try await MessageRows.insert(message, step, as: json, store: store, start: start)
             }
-            hub.publish(runID: run.id, [.stepCreated, .stepInProgress], data: stepJSON)
-            hub.publish(runID: run.id, [.messageCreated, .messageInProgress], data: messageJSON)
+            hub.publish(runID: run.id, [.stepCreated, .stepInProgress], data: json.step)
+            hub.publish(runID: run.id, [.messageCreated, .messageInProgress], data: json.message)
             return
         }
         let stored = persist ? try await storeMessage() : nil
@@ -165,14 +161,12 @@ final class TurnState {
     private func storeMessage() async throws -> Written? {
         try await settle()
         guard !messageStored, let message, let step = messageStep else { return nil }
-        try await start.ensureWritten()
-        let written = try await store.write(under: start.lease) { session -> Written in
-            let step = try await session.insert(step)
-            return (try await session.insert(message), step)
-        }
+        let json = try MessageRows.encode(message, step)
+        try await MessageRows.insert(message, step, as: json, store: store, start: start)
         messageStored = true
-        return written
+        return (json.message, json.step)
     }
+
 
     /// Writes the message (and its step) as they are now: an update once stored, else the insert.
     @discardableResult
@@ -267,5 +261,24 @@ final class TurnState {
         toolCallsStep = step
         hub.publish(runID: run.id, [.stepCreated, .stepInProgress], data: written)
         return step
+    }
+}
+
+/// The insert of a turn's message and its message_creation step, whether the turn waits for it
+/// or announces them meanwhile (a task of its own, hence not a member of `TurnState`).
+private enum MessageRows {
+    /// The message's and the step's JSON, as they are stored and their events carry them.
+    static func encode(_ message: Message, _ step: RunStep) throws -> (message: String, step: String) {
+        (try JSONCoding.string(message), try JSONCoding.string(step))
+    }
+
+    /// Inserts both as `json` (`encode`), once the run's start is recorded.
+    static func insert(_ message: Message, _ step: RunStep, as json: (message: String, step: String),
+                       store: ObjectStore, start: RunStart) async throws {
+        try await start.ensureWritten()
+        try await store.write(under: start.lease) { session in
+            try await session.insert(step, body: json.step)
+            try await session.insert(message, body: json.message)
+        }
     }
 }
