@@ -32,7 +32,9 @@
 #      p99 by 10 s of the bench (opening, all open, endings); the server's CPU per upstream CPU second (the upstream's
 #      work is the same in every run, so this divides the machine's speed out); the machine's
 #      busy and steal time over the run, and what processes other than these three took, to
-#      tell a noisy sitting;
+#      tell a noisy sitting; by 10 s, the machine's busy share and each process's CPU and the
+#      time its threads were runnable but waiting for a core (bench/cpu_wait.py: schedstat), to
+#      tell the machine's queueing from the server's own work;
 #      targets: none dropped, RSS < 1 GB, /health p99 < 50 ms, added latency per delta p99 < 10 ms
 #
 # Env: STREAMS (10000), DELTAS (60), INTERVAL (1.0 s), RATE (250 streams opened per second),
@@ -145,11 +147,28 @@ status=0
 # The machine's own CPU accounting over the run (the first line of /proc/stat), to tell a noisy
 # sitting: what the hypervisor took (steal) and what processes other than these three used.
 STAT_BEFORE="$(date +%s.%N) $(head -n 1 /proc/stat)"
+DRIVER_START="$(date +%s.%N)"
 timeout 3600 "$ASSISTANTS_BENCH_BIN" streams-driver \
     --base-url "$BASE_URL" --server-pid "$SERVER_PID" --clk-tck "$(getconf CLK_TCK)" \
     --streams "$STREAMS" --deltas "$DELTAS" --rate "$RATE" \
     --read-timeout "$(awk -v i="$INTERVAL" 'BEGIN {print int(i * 3 + 30)}')" \
-    >"$BENCH_TMP/driver.out" 2>"$BENCH_TMP/driver.err" || status=$?
+    >"$BENCH_TMP/driver.out" 2>"$BENCH_TMP/driver.err" &
+TIMEOUT_PID=$!
+track_pid "$TIMEOUT_PID"
+# Each process's threads' CPU and run-queue wait, every second (bench/cpu_wait.py): the driver
+# is `timeout`'s child.
+DRIVER_PID=""
+for _ in $(seq 1 50); do
+    DRIVER_PID="$(pgrep -P "$TIMEOUT_PID" | head -n 1 || true)"
+    [ -n "$DRIVER_PID" ] && break
+    sleep 0.1
+done
+"$BENCH_PY" "$ROOT/bench/cpu_wait.py" sample "$BENCH_TMP/cpu_wait.jsonl" server="$SERVER_PID" upstream="$UPSTREAM_PID" \
+    ${DRIVER_PID:+driver="$DRIVER_PID"} &
+SAMPLER_PID=$!
+track_pid "$SAMPLER_PID"
+wait "$TIMEOUT_PID" || status=$?
+kill "$SAMPLER_PID" 2>/dev/null || true
 STAT_AFTER="$(date +%s.%N) $(head -n 1 /proc/stat)"
 UPSTREAM_STATS="$(curl -s -m 5 "${UPSTREAM_CURL[@]}" "$UPSTREAM_BASE/stats" || echo '{}')"
 # The upstream shares the two cores: its CPU (utime + stime, fields 14 and 15) is load the server competes with.
@@ -162,7 +181,9 @@ printf '\n== bench/streams.sh: %s streams x %s deltas every %s s, %s opened/s, S
 printf 'load average before: %s; server: open files %s, ASSISTANTS_MAX_CONNECTIONS=%s, ASSISTANTS_UPSTREAM_MAX_CONNECTIONS=%s, idle timeout %s s, slow requests %s s; idle RSS %s MB\n' \
     "$LOAD_BEFORE" "$SERVER_FD_LIMIT" "$MAX_CONNECTIONS" "$UPSTREAM_MAX_CONNECTIONS" "$IDLE_TIMEOUT" "$SLOW_REQUEST" "$(kb_to_mb "$idle_rss_kb")"
 verdict=0
-"$BENCH_PY" - "$BENCH_TMP/driver.out" "$UPSTREAM_STATS" "$UPSTREAM_CPU" "$STAT_BEFORE" "$STAT_AFTER" "$(getconf CLK_TCK)" "$(nproc)" <<'PY' || verdict=$?
+CPU_WAIT="$("$BENCH_PY" "$ROOT/bench/cpu_wait.py" report "$BENCH_TMP/cpu_wait.jsonl" "$DRIVER_START" 2>&1 || true)"
+"$BENCH_PY" - "$BENCH_TMP/driver.out" "$UPSTREAM_STATS" "$UPSTREAM_CPU" "$STAT_BEFORE" "$STAT_AFTER" "$(getconf CLK_TCK)" "$(nproc)" \
+    "$CPU_WAIT" <<'PY' || verdict=$?
 import json, sys
 rows = [json.loads(l[len("RESULT "):]) for l in open(sys.argv[1]) if l.startswith("RESULT ")]
 if not rows:
@@ -213,6 +234,8 @@ print(f"/health every 100 ms while streams are open ({r['health_samples']} sampl
 if r.get("by_10s"):
     print("by 10 s of the bench: " + "; ".join(f"{p['from_s']}-{p['from_s'] + 10} s {p['deltas']} deltas p99 {p['lat_ms_p99']} ms, "
                                              f"/health p99 {p['health_ms_p99']} ms" for p in r["by_10s"]))
+if sys.argv[8]:
+    print(sys.argv[8])
 checks = [
     ("no stream dropped", r["dropped"] == 0 and r["completed"] == r["streams"]),
     ("RSS < 1 GB", r["server_rss_peak_mb"] < 1024),
