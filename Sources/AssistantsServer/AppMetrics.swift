@@ -53,6 +53,11 @@ enum AppMetrics {
             .recordNanoseconds(duration.nanoseconds)
     }
 
+    /// How long a new run waited for its event loop to catch up before starting (`RunAdmission`).
+    static func runAdmissionWait(nanoseconds: Int64) {
+        timer("assistants_run_admission_wait_seconds").recordNanoseconds(nanoseconds)
+    }
+
     /// How late an event loop ran a tick it had scheduled: the time it was held by other work.
     static func eventLoopLag(loop: Int, nanoseconds: Int64) {
         timer("assistants_event_loop_lag_seconds", dimensions: [("loop", "\(loop)")]).recordNanoseconds(nanoseconds)

@@ -143,7 +143,8 @@ func buildRouter(configuration: ServerConfiguration, store: ObjectStore, blobs: 
     ThreadsController(store: store, library: retrieval.library).addRoutes(to: v1)
     MessagesController(store: store, library: retrieval.library).addRoutes(to: v1)
     FilesController(store: store, blobs: blobs, maxUploadBytes: configuration.maxUploadBytes).addRoutes(to: v1)
-    RunsController(store: store, runs: Runs(store: store, engine: engine, library: retrieval.library),
+    let admission = RunAdmission(limits: .init(lagLimit: .milliseconds(Int64(configuration.runAdmissionLagMs))))
+    RunsController(store: store, runs: Runs(store: store, engine: engine, library: retrieval.library, admission: admission),
                    expirySeconds: configuration.runExpirySeconds, codeInterpreterUnavailable: codeInterpreterUnavailable).addRoutes(to: v1)
     RunStepsController(store: store).addRoutes(to: v1)
     VectorStoresController(store: store, library: retrieval.library, search: retrieval.search).addRoutes(to: v1)

@@ -27,6 +27,9 @@ public struct ServerConfiguration: Sendable {
     public var vectorCacheMB = 512
     /// The code_interpreter sandboxes: time limit, idle timeout, number of sessions.
     public var codeInterpreter = CodeInterpreterService.Settings()
+    /// How late (ms) an event loop may run before new runs wait for it to catch up
+    /// (`ASSISTANTS_RUN_ADMISSION_LAG_MS`, `RunAdmission`); 0: runs start at once, however busy.
+    public var runAdmissionLagMs = 2
     /// How long a run may wait before it expires (the spec's examples: 10 minutes).
     public var runExpirySeconds = 600
     /// Seconds between housekeeping sweeps (`ASSISTANTS_SWEEP_SECONDS`): expired files and vector

@@ -142,6 +142,9 @@ struct Serve: AsyncParsableCommand {
         if let value = try integer("ASSISTANTS_LISTEN_BACKLOG", in: 1...65_535) { configuration.connections.listenBacklog = value }
         if let value = try integer("ASSISTANTS_VECTOR_CACHE_MB", in: 0...(1 << 24), hint: "MiB") { configuration.vectorCacheMB = value }
         if let value = try integer("ASSISTANTS_UPSTREAM_MAX_CONNECTIONS", in: 1...(1 << 20)) { configuration.upstreamMaxConnections = value }
+        if let value = try integer("ASSISTANTS_RUN_ADMISSION_LAG_MS", in: 0...10_000, hint: "ms; 0: off") {
+            configuration.runAdmissionLagMs = value
+        }
 
         var logger = Logger(label: "assistants-server")
         let level = setting(logLevel, "ASSISTANTS_LOG_LEVEL") ?? "info"

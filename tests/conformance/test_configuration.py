@@ -107,3 +107,15 @@ def test_names_no_setting_reads_are_reported_and_the_server_still_starts(server_
     log = s.log_path.read_text()
     assert "ASSISTANTS_UPSTREAM_UR in the environment is not a setting of this server" in log, log[-2000:]
     assert "did you mean ASSISTANTS_RUN_EXPIRY_SECONDS?" in log, log[-2000:]
+
+
+def test_run_admission_lag_is_a_setting(tmp_path):
+    """ASSISTANTS_RUN_ADMISSION_LAG_MS (RunAdmission): 2 ms by default, 0 turns it off, anything
+    else than whole milliseconds up to 10,000 is refused at start, naming the variable."""
+    s = settings(run_config().stdout)
+    assert s["ASSISTANTS_RUN_ADMISSION_LAG_MS"] == ("", "default")
+    r = run_config(env={"ASSISTANTS_RUN_ADMISSION_LAG_MS": "0"})
+    assert r.returncode == 0 and settings(r.stdout)["ASSISTANTS_RUN_ADMISSION_LAG_MS"] == ("0", "environment"), r.stderr
+    for bad in ("-1", "fast", "10001", "2.5"):
+        r = run_config(env={"ASSISTANTS_RUN_ADMISSION_LAG_MS": bad})
+        assert r.returncode != 0 and f"invalid ASSISTANTS_RUN_ADMISSION_LAG_MS '{bad}'" in r.stderr, (bad, r.stderr)

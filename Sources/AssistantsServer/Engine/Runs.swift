@@ -7,6 +7,8 @@ struct Runs: Sendable {
     let store: ObjectStore
     let engine: RunEngine
     let library: VectorStoreLibrary
+    /// Holds a start while this node's event loop is behind (`RunAdmission`).
+    let admission: RunAdmission
 
     var hub: RunEventHub { engine.hub }
 
@@ -23,6 +25,7 @@ struct Runs: Sendable {
     /// servers sharing the database) the second sees the first's run and gets the API's 400.
     func create(threadID: String, assistantID: String, additional: [Message], stream: Bool, project: String,
                 makeRun: (Assistant) throws -> Run) async throws -> Started {
+        await admission.admit()
         let (run, lease, added) = try await store.write(project: project) { session -> (Stored<Run>, RunLease, [VectorStoreFile]) in
             guard var thread = try await session.getForUpdate(AssistantThread.self, id: threadID) else {
                 throw DomainError.notFound("thread", id: threadID)
@@ -48,6 +51,7 @@ struct Runs: Sendable {
     /// A new thread with its messages and a run on it, in one transaction.
     func createThreadAndRun(_ new: NewThread, assistantID: String, stream: Bool, project: String,
                             makeRun: (Assistant) throws -> Run) async throws -> Started {
+        await admission.admit()
         let (thread, run, lease, added) = try await store.write(project: project) { session -> (Stored<AssistantThread>, Stored<Run>, RunLease, [VectorStoreFile]) in
             let assistant = try await session.require(Assistant.self, id: assistantID)
             let run = try Self.pickedUp(makeRun(assistant), streamed: stream)
@@ -137,6 +141,7 @@ struct Runs: Sendable {
     /// Records the client's outputs for the pending calls: the run is `queued` again, held by this node.
     func submitToolOutputs(_ outputs: [(id: String, output: String)], runID: String, threadID: String, stream: Bool,
                            project: String) async throws -> Started {
+        await admission.admit()
         let events = stream ? hub.subscribe(runID: runID) : nil
         let written: (Stored<Run>, Stored<RunStep>, RunLease)
         do {
