@@ -23,9 +23,14 @@ import Testing
     final class LoopHolder: Sendable {
         let loop: any EventLoop
         private let released = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
+        private let steps = NIOLockedValueBox(0)
         init(_ loop: any EventLoop) { self.loop = loop }
 
-        func hold() { loop.execute { self.step() } }
+        /// Starts holding; returns once three jobs have run, so that the loop has timed itself late.
+        func hold() async throws {
+            loop.execute { self.step() }
+            while steps.withLockedValue({ $0 }) < 3 { try await Task.sleep(for: .milliseconds(5)) }
+        }
         /// Stops holding; returns when it did.
         @discardableResult func release() -> ContinuousClock.Instant {
             let now = ContinuousClock.now
@@ -34,6 +39,7 @@ import Testing
         }
         private func step() {
             usleep(10_000)  // blocking-ok: the test's own loop, held on purpose
+            steps.withLockedValue { $0 += 1 }
             if released.withLockedValue({ $0 }) == nil { loop.execute { self.step() } }
         }
     }
@@ -60,15 +66,17 @@ import Testing
 
     @Test func aStartWaitsWhileItsLoopIsHeldAndGoesOnceItCatchesUp() async throws {
         try await Self.withLoop { loop, executor, group in
-            let admission = RunAdmission(group: group, limits: .init(lagLimit: .milliseconds(2), longestWait: .seconds(60)))
+            // The loop keeps measuring itself however slowly a loaded machine runs the test: after a
+            // quiet `idleAfter`, the next start would go ahead unmeasured.
+            let admission = RunAdmission(group: group, limits: .init(lagLimit: .milliseconds(2), longestWait: .seconds(60),
+                                                                     idleAfter: .seconds(600)))
             let began = ContinuousClock.now
             // Idle: at once (and the loop starts measuring itself).
             let first = await Self.start(admission, on: executor)
             #expect(first - began < .milliseconds(500))
 
             let holder = LoopHolder(loop)
-            holder.hold()
-            try await Task.sleep(for: .milliseconds(50))
+            try await holder.hold()
             async let second = Self.start(admission, on: executor)
             async let third = Self.start(admission, on: executor)
             try await Task.sleep(for: .milliseconds(300))
@@ -83,11 +91,11 @@ import Testing
 
     @Test func noStartWaitsLongerThanTheLongestWait() async throws {
         try await Self.withLoop { loop, executor, group in
-            let admission = RunAdmission(group: group, limits: .init(lagLimit: .milliseconds(2), longestWait: .milliseconds(200)))
+            let admission = RunAdmission(group: group, limits: .init(lagLimit: .milliseconds(2), longestWait: .milliseconds(200),
+                                                                     idleAfter: .seconds(600)))
             _ = await Self.start(admission, on: executor)
             let holder = LoopHolder(loop)
-            holder.hold()
-            try await Task.sleep(for: .milliseconds(50))
+            try await holder.hold()
             let asked = ContinuousClock.now
             let startedAt = await Self.start(admission, on: executor)
             holder.release()
@@ -100,8 +108,7 @@ import Testing
         try await Self.withLoop { loop, executor, group in
             let admission = RunAdmission(group: group, limits: .init(lagLimit: .zero))
             let holder = LoopHolder(loop)
-            holder.hold()
-            try await Task.sleep(for: .milliseconds(50))
+            try await holder.hold()
             var startedAt: [ContinuousClock.Instant] = []
             for _ in 0..<3 { startedAt.append(await Self.start(admission, on: executor)) }
             let released = holder.release()

@@ -9,8 +9,9 @@ import NIOPosix
 /// late the timer ran is how long anything queued on that loop now waits. A start goes ahead at
 /// once when nobody waits and the last measure was under `lagLimit`; otherwise it waits in line,
 /// and each tick that comes in under the limit lets the first in line go. Nobody waits longer
-/// than `longestWait`: a node that stays saturated starts its runs late, never not at all. Idle,
-/// a loop runs no timer.
+/// than `longestWait`: a node that stays saturated starts its runs late, never not at all. A loop
+/// with no start for `idleAfter` stops its timer, and the first start after that goes ahead
+/// unmeasured (then the timer runs again).
 final class RunAdmission: Sendable {
     struct Limits: Sendable {
         /// A loop later than this is behind; zero admits everything at once (no timer either).
