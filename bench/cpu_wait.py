@@ -1,10 +1,12 @@
 """Where a bench's processes spent their time while the machine was busy: each second, the
 on-CPU time and the run-queue wait (runnable, but no core free) of every thread of the named
 processes (Linux's /proc/PID/task/TID/schedstat). /proc/stat's busy time is no use here: with a
-tickless kernel, busy spells shorter than a tick between idle ones are never counted. A delta that crosses three processes waits for a core at each hop; when their
-threads wait as long as they run, the latency is the machine's queueing, not one process's code.
+tickless kernel, busy spells shorter than a tick between idle ones are never counted. A delta
+that crosses three processes waits for a core at each hop; when their threads wait as long as
+they run, the latency is the machine's queueing, not one process's code.
 
-  cpu_wait.py sample OUT NAME=PID...   samples every second into OUT (JSON lines) until killed, or every PID ends
+  cpu_wait.py sample OUT NAME=PID...   samples every second into OUT (JSON lines) until killed,
+                                       or every PID ends
   cpu_wait.py report OUT START         prints it by 10 s from START (epoch seconds)
 """
 import json
@@ -81,9 +83,9 @@ def report(out, start):
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "sample":
+    if sys.argv[1:2] == ["sample"] and len(sys.argv) > 2:
         sample(sys.argv[2], [tuple(a.split("=", 1)) for a in sys.argv[3:]])
-    elif sys.argv[1] == "report":
+    elif sys.argv[1:2] == ["report"] and len(sys.argv) == 4:
         report(sys.argv[2], float(sys.argv[3]))
     else:
         sys.exit(__doc__)

@@ -29,12 +29,12 @@
 #      latency per delta p50/p99 (overall, of the deltas sent while every stream was open, and
 #      of each stream's first delta apart from its later ones: the server makes the run's
 #      message at its first text), /health p50/p99, peak descriptors, and delta and /health
-#      p99 by 10 s of the bench (opening, all open, endings); the server's CPU per upstream CPU second (the upstream's
-#      work is the same in every run, so this divides the machine's speed out); the machine's
-#      busy and steal time over the run, and what processes other than these three took, to
-#      tell a noisy sitting; by 10 s, the machine's busy share and each process's CPU and the
-#      time its threads were runnable but waiting for a core (bench/cpu_wait.py: schedstat), to
-#      tell the machine's queueing from the server's own work;
+#      p99 by 10 s of the bench (opening, all open, endings); the server's CPU per upstream CPU
+#      second (the upstream's work is the same in every run, so this divides the machine's speed
+#      out); the machine's busy and steal time over the run, and what processes other than these
+#      three took, to tell a noisy sitting; by 10 s, the share of the cores the three used and
+#      each one's CPU and the time its threads were runnable but waiting for a core
+#      (bench/cpu_wait.py: schedstat), to tell the machine's queueing from the server's own work;
 #      targets: none dropped, RSS < 1 GB, /health p99 < 50 ms, added latency per delta p99 < 10 ms
 #
 # Env: STREAMS (10000), DELTAS (60), INTERVAL (1.0 s), RATE (250 streams opened per second),
@@ -147,7 +147,7 @@ status=0
 # The machine's own CPU accounting over the run (the first line of /proc/stat), to tell a noisy
 # sitting: what the hypervisor took (steal) and what processes other than these three used.
 STAT_BEFORE="$(date +%s.%N) $(head -n 1 /proc/stat)"
-DRIVER_START="$(date +%s.%N)"
+DRIVER_START="${STAT_BEFORE%% *}"
 timeout 3600 "$ASSISTANTS_BENCH_BIN" streams-driver \
     --base-url "$BASE_URL" --server-pid "$SERVER_PID" --clk-tck "$(getconf CLK_TCK)" \
     --streams "$STREAMS" --deltas "$DELTAS" --rate "$RATE" \

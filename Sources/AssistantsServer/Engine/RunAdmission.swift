@@ -22,11 +22,9 @@ final class RunAdmission: Sendable {
         var idleAfter: TimeAmount = .seconds(1)
     }
 
-    let limits: Limits
     private let loops: PerEventLoop<LoopAdmission>
 
     init(group: MultiThreadedEventLoopGroup = .singleton, limits: Limits = Limits()) {
-        self.limits = limits
         loops = limits.lagLimit > .zero ? PerEventLoop(group) { LoopAdmission(loop: $0, limits: limits) } : PerEventLoop()
     }
 

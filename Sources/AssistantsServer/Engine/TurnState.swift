@@ -167,7 +167,6 @@ final class TurnState {
         return (json.message, json.step)
     }
 
-
     /// Writes the message (and its step) as they are now: an update once stored, else the insert.
     @discardableResult
     private func saveMessage(withStep: Bool) async throws -> Written? {
