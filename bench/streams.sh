@@ -35,6 +35,7 @@
 #      three took, to tell a noisy sitting; by 10 s, the share of the cores the three used and
 #      each one's CPU and the time its threads were runnable but waiting for a core
 #      (bench/cpu_wait.py: schedstat), to tell the machine's queueing from the server's own work;
+#      how many run starts RunAdmission held, and how long (the server's /metrics);
 #      targets: none dropped, RSS < 1 GB, /health p99 < 50 ms, added latency per delta p99 < 10 ms
 #
 # Env: STREAMS (10000), DELTAS (60), INTERVAL (1.0 s), RATE (250 streams opened per second),
@@ -42,7 +43,7 @@
 #      UPSTREAM_COALESCE (1; 0: a flush per delta),
 #      MAX_CONNECTIONS (STREAMS + 100), UPSTREAM_MAX_CONNECTIONS (STREAMS),
 #      IDLE_TIMEOUT (60), SLOW_REQUEST (10), SKIP_BUILD=1, ASSISTANTS_SERVER_BIN,
-#      ASSISTANTS_BENCH_BIN, and bench/lib.sh's.
+#      ASSISTANTS_BENCH_BIN, the server's ASSISTANTS_RUN_ADMISSION_LAG_MS (passed on), and bench/lib.sh's.
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
@@ -171,6 +172,8 @@ wait "$TIMEOUT_PID" || status=$?
 kill "$SAMPLER_PID" 2>/dev/null || true
 STAT_AFTER="$(date +%s.%N) $(head -n 1 /proc/stat)"
 UPSTREAM_STATS="$(curl -s -m 5 "${UPSTREAM_CURL[@]}" "$UPSTREAM_BASE/stats" || echo '{}')"
+# How many run starts RunAdmission held, and how long (its histogram, from the server's /metrics).
+ADMISSION="$(curl -s -m 5 "$BASE_URL/metrics" | grep '^assistants_run_admission_wait_seconds' || true)"
 # The upstream shares the two cores: its CPU (utime + stime, fields 14 and 15) is load the server competes with.
 UPSTREAM_CPU="$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$UPSTREAM_PID/stat" 2>/dev/null || echo '?')"
 
@@ -180,10 +183,11 @@ printf '\n== bench/streams.sh: %s streams x %s deltas every %s s, %s opened/s, S
     "$STREAMS" "$DELTAS" "$INTERVAL" "$RATE" "$UPSTREAM_PROTOCOL" "$UPSTREAM_SHAPE" "$ASSISTANTS_SERVER_BIN"
 printf 'load average before: %s; server: open files %s, ASSISTANTS_MAX_CONNECTIONS=%s, ASSISTANTS_UPSTREAM_MAX_CONNECTIONS=%s, idle timeout %s s, slow requests %s s; idle RSS %s MB\n' \
     "$LOAD_BEFORE" "$SERVER_FD_LIMIT" "$MAX_CONNECTIONS" "$UPSTREAM_MAX_CONNECTIONS" "$IDLE_TIMEOUT" "$SLOW_REQUEST" "$(kb_to_mb "$idle_rss_kb")"
+printf 'run admission: ASSISTANTS_RUN_ADMISSION_LAG_MS=%s\n' "${ASSISTANTS_RUN_ADMISSION_LAG_MS:-unset (the server default)}"
 verdict=0
 CPU_WAIT="$("$BENCH_PY" "$ROOT/bench/cpu_wait.py" report "$BENCH_TMP/cpu_wait.jsonl" "$DRIVER_START" 2>&1 || true)"
 "$BENCH_PY" - "$BENCH_TMP/driver.out" "$UPSTREAM_STATS" "$UPSTREAM_CPU" "$STAT_BEFORE" "$STAT_AFTER" "$(getconf CLK_TCK)" "$(nproc)" \
-    "$CPU_WAIT" <<'PY' || verdict=$?
+    "$CPU_WAIT" "$ADMISSION" <<'PY' || verdict=$?
 import json, sys
 rows = [json.loads(l[len("RESULT "):]) for l in open(sys.argv[1]) if l.startswith("RESULT ")]
 if not rows:
@@ -236,6 +240,22 @@ if r.get("by_10s"):
                                              f"/health p99 {p['health_ms_p99']} ms" for p in r["by_10s"]))
 if sys.argv[8]:
     print(sys.argv[8])
+# assistants_run_admission_wait_seconds_bucket{le="0.005"} 433 ... _count N, _sum S (Prometheus text).
+held = {}
+for line in sys.argv[9].splitlines():
+    name, _, value = line.rpartition(" ")
+    if name.endswith("_count"):
+        held["count"] = float(value)
+    elif name.endswith("_sum"):
+        held["sum"] = float(value)
+    elif 'le="' in name:
+        held[name.split('le="')[1].split('"')[0]] = float(value)
+if "count" in held:
+    under = ", ".join(f"under {le} s {int(held[le])}" for le in ("0.005", "0.1", "1.0", "5.0") if le in held)
+    print(f"run starts held while their event loop was behind (RunAdmission): {int(held['count'])} of {r['streams']}, "
+          f"{held.get('sum', 0):.1f} s in all; {under}")
+else:
+    print("run starts held while their event loop was behind (RunAdmission): none")
 checks = [
     ("no stream dropped", r["dropped"] == 0 and r["completed"] == r["streams"]),
     ("RSS < 1 GB", r["server_rss_peak_mb"] < 1024),
