@@ -343,17 +343,13 @@ def main() -> int:
 
 def _loop_lag_buckets(base: str) -> dict:
     """The server's `assistants_event_loop_lag_seconds` histogram, all loops summed: {le: count}."""
-    buckets: dict = {}
+    from driverlib import prometheus_histogram
+
     try:
         text = httpx.get(base + "/metrics", timeout=10).text
     except httpx.HTTPError:
-        return buckets
-    for line in text.splitlines():
-        if line.startswith("assistants_event_loop_lag_seconds_bucket{"):
-            le = line.split('le="', 1)[1].split('"', 1)[0]
-            bound = float("inf") if le == "+Inf" else float(le)
-            buckets[bound] = buckets.get(bound, 0) + int(float(line.rsplit(" ", 1)[1]))
-    return buckets
+        return {}
+    return prometheus_histogram(text, "assistants_event_loop_lag_seconds")[0]
 
 
 def _loop_lag_summary(before: dict, after: dict) -> str:

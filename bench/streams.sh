@@ -187,8 +187,10 @@ printf 'run admission: ASSISTANTS_RUN_ADMISSION_LAG_MS=%s\n' "${ASSISTANTS_RUN_A
 verdict=0
 CPU_WAIT="$("$BENCH_PY" "$ROOT/bench/cpu_wait.py" report "$BENCH_TMP/cpu_wait.jsonl" "$DRIVER_START" 2>&1 || true)"
 "$BENCH_PY" - "$BENCH_TMP/driver.out" "$UPSTREAM_STATS" "$UPSTREAM_CPU" "$STAT_BEFORE" "$STAT_AFTER" "$(getconf CLK_TCK)" "$(nproc)" \
-    "$CPU_WAIT" "$ADMISSION" <<'PY' || verdict=$?
+    "$CPU_WAIT" "$ADMISSION" "$ROOT/bench" <<'PY' || verdict=$?
 import json, sys
+sys.path.insert(0, sys.argv[10])
+from driverlib import prometheus_histogram
 rows = [json.loads(l[len("RESULT "):]) for l in open(sys.argv[1]) if l.startswith("RESULT ")]
 if not rows:
     sys.exit(2)
@@ -240,20 +242,11 @@ if r.get("by_10s"):
                                              f"/health p99 {p['health_ms_p99']} ms" for p in r["by_10s"]))
 if sys.argv[8]:
     print(sys.argv[8])
-# assistants_run_admission_wait_seconds_bucket{le="0.005"} 433 ... _count N, _sum S (Prometheus text).
-held = {}
-for line in sys.argv[9].splitlines():
-    name, _, value = line.rpartition(" ")
-    if name.endswith("_count"):
-        held["count"] = float(value)
-    elif name.endswith("_sum"):
-        held["sum"] = float(value)
-    elif 'le="' in name:
-        held[name.split('le="')[1].split('"')[0]] = float(value)
-if "count" in held:
-    under = ", ".join(f"under {le} s {int(held[le])}" for le in ("0.005", "0.1", "1.0", "5.0") if le in held)
-    print(f"run starts held while their event loop was behind (RunAdmission): {int(held['count'])} of {r['streams']}, "
-          f"{held.get('sum', 0):.1f} s in all; {under}")
+held, held_count, held_sum = prometheus_histogram(sys.argv[9], "assistants_run_admission_wait_seconds")
+if held_count:
+    under = ", ".join(f"under {bound} s {held[bound]}" for bound in (0.005, 0.1, 1.0, 5.0) if bound in held)
+    print(f"run starts held while their event loop was behind (RunAdmission): {held_count} of {r['streams']}, "
+          f"{held_sum:.1f} s in all; {under}")
 else:
     print("run starts held while their event loop was behind (RunAdmission): none")
 checks = [
