@@ -35,7 +35,9 @@
 #      three took, to tell a noisy sitting; by 10 s, the share of the cores the three used and
 #      each one's CPU and the time its threads were runnable but waiting for a core
 #      (bench/cpu_wait.py: schedstat), to tell the machine's queueing from the server's own work;
-#      how many run starts RunAdmission held, and how long (the server's /metrics);
+#      how many run starts RunAdmission held, and how long (the server's /metrics); the server's
+#      CPU by thread (event loops, SQLite's writer, the rest) and SQLite's transactions per
+#      group commit; a warning when the hypervisor took over 5% of the cores (steal);
 #      targets: none dropped, RSS < 1 GB, /health p99 < 50 ms, added latency per delta p99 < 10 ms
 #
 # Env: STREAMS (10000), DELTAS (60), INTERVAL (1.0 s), RATE (250 streams opened per second),
@@ -172,8 +174,14 @@ wait "$TIMEOUT_PID" || status=$?
 kill "$SAMPLER_PID" 2>/dev/null || true
 STAT_AFTER="$(date +%s.%N) $(head -n 1 /proc/stat)"
 UPSTREAM_STATS="$(curl -s -m 5 "${UPSTREAM_CURL[@]}" "$UPSTREAM_BASE/stats" || echo '{}')"
-# How many run starts RunAdmission held, and how long (its histogram, from the server's /metrics).
-ADMISSION="$(curl -s -m 5 "$BASE_URL/metrics" | grep '^assistants_run_admission_wait_seconds' || true)"
+# From the server's /metrics: how many run starts RunAdmission held, and how long; how many
+# transactions SQLite's writer made durable, in how many group commits, and the COMMITs' time.
+METRICS="$(curl -s -m 5 "$BASE_URL/metrics" | grep -E '^assistants_(run_admission_wait_seconds|store_group_commit_size|store_commit_seconds)' || true)"
+# The server's CPU by thread (name, then utime + stime in ticks: fields 14 and 15, counted after
+# the name's closing parenthesis, since a name may hold spaces).
+SERVER_THREADS="$(for task in /proc/"$SERVER_PID"/task/*; do
+    printf '%s\t%s\n' "$(cat "$task/comm" 2>/dev/null)" "$(sed 's/.*) //' "$task/stat" 2>/dev/null | awk '{print $12 + $13}')"
+done || true)"
 # The upstream shares the two cores: its CPU (utime + stime, fields 14 and 15) is load the server competes with.
 UPSTREAM_CPU="$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$UPSTREAM_PID/stat" 2>/dev/null || echo '?')"
 
@@ -187,7 +195,7 @@ printf 'run admission: ASSISTANTS_RUN_ADMISSION_LAG_MS=%s\n' "${ASSISTANTS_RUN_A
 verdict=0
 CPU_WAIT="$("$BENCH_PY" "$ROOT/bench/cpu_wait.py" report "$BENCH_TMP/cpu_wait.jsonl" "$DRIVER_START" 2>&1 || true)"
 "$BENCH_PY" - "$BENCH_TMP/driver.out" "$UPSTREAM_STATS" "$UPSTREAM_CPU" "$STAT_BEFORE" "$STAT_AFTER" "$(getconf CLK_TCK)" "$(nproc)" \
-    "$CPU_WAIT" "$ADMISSION" "$ROOT/bench" <<'PY' || verdict=$?
+    "$CPU_WAIT" "$METRICS" "$ROOT/bench" "$SERVER_THREADS" <<'PY' || verdict=$?
 import json, sys
 sys.path.insert(0, sys.argv[10])
 from driverlib import prometheus_histogram
@@ -215,6 +223,20 @@ print(f"server: peak RSS {r['server_rss_peak_mb']} MB, CPU {r['server_cpu_s']} s
 # or slower (the same binaries took 10 to 20% more CPU on some days here).
 if upstream_cpu:
     print(f"server CPU per upstream CPU second: {r['server_cpu_s'] / upstream_cpu:.2f} (the machine's speed divided out)")
+# Where the server's CPU went: its event loops (every connection, stream and run), SQLite's writer
+# thread (every write's statements and COMMIT), and the rest (NIO's blocking pool, start-up).
+by_kind = {"event loops": 0.0, "sqlite-writer": 0.0, "other threads": 0.0}
+for line in sys.argv[11].splitlines():
+    name, _, ticks = line.rpartition("\t")
+    if not ticks.strip().isdigit():
+        continue
+    kind = "sqlite-writer" if name == "sqlite-writer" else "event loops" if name.startswith("NIO-SGLTN-") else "other threads"
+    by_kind[kind] += int(ticks) / int(sys.argv[6])
+_, commits, transactions = prometheus_histogram(sys.argv[9], "assistants_store_group_commit_size")
+_, _, commit_s = prometheus_histogram(sys.argv[9], "assistants_store_commit_seconds")
+store = (f"; SQLite: {int(transactions)} transactions in {commits} group commits ({transactions / commits:.1f} a commit), "
+         f"COMMIT {1000 * commit_s / commits:.2f} ms on average" if commits else "")
+print("server CPU by thread: " + ", ".join(f"{kind} {seconds:.1f} s" for kind, seconds in by_kind.items()) + store)
 # "WALL cpu user nice system idle iowait irq softirq steal ..." (/proc/stat's ticks, all cores).
 # Busy time is the cores' wall time less idle and steal: with a tickless kernel the idle time is
 # measured exactly, while busy spells shorter than a tick between idle ones are never counted.
@@ -227,6 +249,11 @@ busy = max(wall * cores - idle - steal, 0)
 known = r["server_cpu_s"] + r["driver_cpu_s"] + (upstream_cpu or 0)
 print(f"machine during the run ({wall:.1f} s x {cores} cores): busy {busy:.1f} s ({100 * busy / max(wall * cores, 1e-9):.0f}%), "
       f"steal {steal:.1f} s; processes other than these three about {max(busy - known, 0):.1f} s")
+# Here the runs that lost over 5% of the cores' time to the hypervisor (21 and 38 s of 200) had
+# delta p99 of 97 and 246 ms, against 10 to 55 ms for the same binary in the others.
+if steal > 0.05 * wall * cores:
+    print(f"  a noisy sitting: the hypervisor took {100 * steal / (wall * cores):.0f}% of the cores; "
+          "compare latencies only between runs with little steal")
 print(f"added latency per delta ({r['deltas']} deltas): p50 {r['lat_ms_p50']} ms, p90 {r['lat_ms_p90']} ms, "
       f"p99 {r['lat_ms_p99']} ms, max {r['lat_ms_max']} ms")
 print(f"  with all {r['streams']} open ({r['lat_plateau_deltas']} deltas sent then): p50 {r['lat_plateau_ms_p50']} ms, "
