@@ -16,21 +16,26 @@ import time
 
 
 def threads(pid):
-    """(on-CPU ns, run-queue wait ns) summed over the threads of pid; None once it has ended."""
+    """(on-CPU ns, run-queue wait ns) summed over the threads of pid, and the on-CPU ns by thread
+    name; None once it has ended."""
     try:
         tids = os.listdir(f"/proc/{pid}/task")
     except OSError:
         return None
     cpu = wait = 0
+    by_name = {}
     for tid in tids:
         try:
             with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
                 fields = f.read().split()
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                name = f.read().strip()
         except OSError:
             continue  # a thread that ended between the listing and the read
         cpu += int(fields[0])
         wait += int(fields[1])
-    return cpu, wait
+        by_name[name] = by_name.get(name, 0) + int(fields[0])
+    return cpu, wait, by_name
 
 
 def sample(out, named):
@@ -48,6 +53,16 @@ def sample(out, named):
             time.sleep(1)
 
 
+def cpu_by_thread_name(out, name):
+    """The process `name`'s on-CPU seconds by thread name at its last sample in OUT ({} if none)."""
+    last = {}
+    for line in open(out):
+        got = json.loads(line)["procs"].get(name)
+        if got:
+            last = got[2]
+    return {thread: ns / 1e9 for thread, ns in last.items()}
+
+
 def report(out, start):
     rows = [json.loads(line) for line in open(out)]
     windows = {}
@@ -56,7 +71,7 @@ def report(out, start):
             continue
         w = windows.setdefault(int((b["t"] - start) // 10) * 10, {"wall": 0.0, "procs": {}})
         w["wall"] += b["t"] - a["t"]
-        for name, (cpu, wait) in b["procs"].items():
+        for name, (cpu, wait, _) in b["procs"].items():
             if name in a["procs"]:
                 p = w["procs"].setdefault(name, [0, 0])
                 p[0] += (cpu - a["procs"][name][0]) / 1e9

@@ -177,11 +177,6 @@ UPSTREAM_STATS="$(curl -s -m 5 "${UPSTREAM_CURL[@]}" "$UPSTREAM_BASE/stats" || e
 # From the server's /metrics: how many run starts RunAdmission held, and how long; how many
 # transactions SQLite's writer made durable, in how many group commits, and the COMMITs' time.
 METRICS="$(curl -s -m 5 "$BASE_URL/metrics" | grep -E '^assistants_(run_admission_wait_seconds|store_group_commit_size|store_commit_seconds)' || true)"
-# The server's CPU by thread (name, then utime + stime in ticks: fields 14 and 15, counted after
-# the name's closing parenthesis, since a name may hold spaces).
-SERVER_THREADS="$(for task in /proc/"$SERVER_PID"/task/*; do
-    printf '%s\t%s\n' "$(cat "$task/comm" 2>/dev/null)" "$(sed 's/.*) //' "$task/stat" 2>/dev/null | awk '{print $12 + $13}')"
-done || true)"
 # The upstream shares the two cores: its CPU (utime + stime, fields 14 and 15) is load the server competes with.
 UPSTREAM_CPU="$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$UPSTREAM_PID/stat" 2>/dev/null || echo '?')"
 
@@ -195,9 +190,10 @@ printf 'run admission: ASSISTANTS_RUN_ADMISSION_LAG_MS=%s\n' "${ASSISTANTS_RUN_A
 verdict=0
 CPU_WAIT="$("$BENCH_PY" "$ROOT/bench/cpu_wait.py" report "$BENCH_TMP/cpu_wait.jsonl" "$DRIVER_START" 2>&1 || true)"
 "$BENCH_PY" - "$BENCH_TMP/driver.out" "$UPSTREAM_STATS" "$UPSTREAM_CPU" "$STAT_BEFORE" "$STAT_AFTER" "$(getconf CLK_TCK)" "$(nproc)" \
-    "$CPU_WAIT" "$METRICS" "$ROOT/bench" "$SERVER_THREADS" <<'PY' || verdict=$?
+    "$CPU_WAIT" "$METRICS" "$ROOT/bench" "$BENCH_TMP/cpu_wait.jsonl" <<'PY' || verdict=$?
 import json, sys
 sys.path.insert(0, sys.argv[10])
+from cpu_wait import cpu_by_thread_name
 from driverlib import prometheus_histogram
 rows = [json.loads(l[len("RESULT "):]) for l in open(sys.argv[1]) if l.startswith("RESULT ")]
 if not rows:
@@ -225,13 +221,11 @@ if upstream_cpu:
     print(f"server CPU per upstream CPU second: {r['server_cpu_s'] / upstream_cpu:.2f} (the machine's speed divided out)")
 # Where the server's CPU went: its event loops (every connection, stream and run), SQLite's writer
 # thread (every write's statements and COMMIT), and the rest (NIO's blocking pool, start-up).
+# From bench/cpu_wait.py's last sample of the server (each second's walk of its threads).
 by_kind = {"event loops": 0.0, "sqlite-writer": 0.0, "other threads": 0.0}
-for line in sys.argv[11].splitlines():
-    name, _, ticks = line.rpartition("\t")
-    if not ticks.strip().isdigit():
-        continue
+for name, seconds in cpu_by_thread_name(sys.argv[11], "server").items():
     kind = "sqlite-writer" if name == "sqlite-writer" else "event loops" if name.startswith("NIO-SGLTN-") else "other threads"
-    by_kind[kind] += int(ticks) / int(sys.argv[6])
+    by_kind[kind] += seconds
 _, commits, transactions = prometheus_histogram(sys.argv[9], "assistants_store_group_commit_size")
 _, _, commit_s = prometheus_histogram(sys.argv[9], "assistants_store_commit_seconds")
 store = (f"; SQLite: {int(transactions)} transactions in {commits} group commits ({transactions / commits:.1f} a commit), "
