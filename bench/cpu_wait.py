@@ -16,14 +16,15 @@ import time
 
 
 def threads(pid):
-    """(on-CPU ns, run-queue wait ns) summed over the threads of pid, and the on-CPU ns by thread
-    name; None once it has ended."""
+    """(on-CPU ns, run-queue wait ns) summed over the threads of pid, the on-CPU ns by thread
+    name, and [on-CPU ns, wait ns] by thread id; None once it has ended."""
     try:
         tids = os.listdir(f"/proc/{pid}/task")
     except OSError:
         return None
     cpu = wait = 0
     by_name = {}
+    by_tid = {}
     for tid in tids:
         try:
             with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
@@ -35,7 +36,20 @@ def threads(pid):
         cpu += int(fields[0])
         wait += int(fields[1])
         by_name[name] = by_name.get(name, 0) + int(fields[0])
-    return cpu, wait, by_name
+        by_tid[tid] = [int(fields[0]), int(fields[1])]
+    return cpu, wait, by_name, by_tid
+
+
+def grown(before, after):
+    """(on-CPU ns, wait ns) that the threads of `after` (by thread id) added since `before`: a
+    thread new since then counts whole, and one that ended is not taken off (a sum over the live
+    threads shrank when a process's threads ended, as a driver's do as it finishes)."""
+    cpu = wait = 0
+    for tid, (c, w) in after.items():
+        c0, w0 = before.get(tid, (0, 0))
+        cpu += c - c0
+        wait += w - w0
+    return cpu, wait
 
 
 def sample(out, named):
@@ -71,11 +85,12 @@ def report(out, start):
             continue
         w = windows.setdefault(int((b["t"] - start) // 10) * 10, {"wall": 0.0, "procs": {}})
         w["wall"] += b["t"] - a["t"]
-        for name, (cpu, wait, _) in b["procs"].items():
+        for name, got in b["procs"].items():
             if name in a["procs"]:
+                cpu, wait = grown(a["procs"][name][3], got[3])
                 p = w["procs"].setdefault(name, [0, 0])
-                p[0] += (cpu - a["procs"][name][0]) / 1e9
-                p[1] += (wait - a["procs"][name][1]) / 1e9
+                p[0] += cpu / 1e9
+                p[1] += wait / 1e9
     if not windows:
         return
     cores = os.cpu_count() or 1

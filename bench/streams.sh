@@ -39,13 +39,20 @@
 #      CPU by thread (event loops, SQLite's writer, the rest) and SQLite's transactions per
 #      group commit; a warning when the hypervisor took over 5% of the cores (steal);
 #      targets: none dropped, RSS < 1 GB, /health p99 < 50 ms, added latency per delta p99 < 10 ms
+#   6. with SERVER_CPUS and LOADGEN_CPUS (taskset CPU lists, e.g. 0-1 and 2-3), the server runs on
+#      the first CPUs only, with an event loop per CPU (NIO_SINGLETON_GROUP_LOOP_COUNT), and the
+#      upstream and the driver on the second, as in production, where the clients and the model
+#      are on other machines. Unset, all three share every core, and at 10,000 streams on two
+#      cores the load generators' CPU and their wake-ups are part of what the server's
+#      latency measures.
 #
 # Env: STREAMS (10000), DELTAS (60), INTERVAL (1.0 s), RATE (250 streams opened per second),
 #      UPSTREAM_HTTP (1: HTTP/1.1, 2: HTTP/2 over TLS; default 2 when the descriptors need it),
 #      UPSTREAM_COALESCE (1; 0: a flush per delta),
 #      MAX_CONNECTIONS (STREAMS + 100), UPSTREAM_MAX_CONNECTIONS (STREAMS),
 #      IDLE_TIMEOUT (60), SLOW_REQUEST (10), SKIP_BUILD=1, ASSISTANTS_SERVER_BIN,
-#      ASSISTANTS_BENCH_BIN, the server's ASSISTANTS_RUN_ADMISSION_LAG_MS (passed on), and bench/lib.sh's.
+#      ASSISTANTS_BENCH_BIN, the server's ASSISTANTS_RUN_ADMISSION_LAG_MS (passed on), SERVER_CPUS and
+#      LOADGEN_CPUS (both or neither; disjoint), and bench/lib.sh's.
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
@@ -61,6 +68,42 @@ IDLE_TIMEOUT="${IDLE_TIMEOUT:-60}"
 UPSTREAM_COALESCE="${UPSTREAM_COALESCE:-1}"
 case "$UPSTREAM_COALESCE" in 0 | 1) ;; *) log "UPSTREAM_COALESCE must be 0 or 1, not '$UPSTREAM_COALESCE'"; exit 1 ;; esac
 SLOW_REQUEST="${SLOW_REQUEST:-10}"
+SERVER_CPUS="${SERVER_CPUS:-}"
+LOADGEN_CPUS="${LOADGEN_CPUS:-}"
+
+# cpu_list LIST: the CPUs of a taskset list ("0-1,3"), one a line; fails on a malformed one.
+cpu_list() {
+    local part
+    local -a parts
+    IFS=',' read -r -a parts <<<"$1"
+    for part in "${parts[@]}"; do
+        case "$part" in
+            *[!0-9-]* | "" | -* | *-) return 1 ;;
+            *-*) seq "${part%-*}" "${part#*-}" ;;
+            *) echo "$part" ;;
+        esac
+    done
+}
+# Pinning: LOADGEN runs the upstream and the driver on their CPUs, with a loop per CPU;
+# SERVER_ENV gives the server a loop per CPU of its own, and it is pinned once started.
+LOADGEN=()
+SERVER_ENV=()
+PINNING="none: the server, the upstream and the driver share every core"
+if [ -n "$SERVER_CPUS$LOADGEN_CPUS" ]; then
+    [ -n "$SERVER_CPUS" ] && [ -n "$LOADGEN_CPUS" ] || { log "set both SERVER_CPUS and LOADGEN_CPUS, or neither"; exit 1; }
+    command -v taskset >/dev/null 2>&1 || { log "SERVER_CPUS and LOADGEN_CPUS need taskset (util-linux)"; exit 1; }
+    server_list="$(cpu_list "$SERVER_CPUS")" || { log "SERVER_CPUS: not a CPU list: '$SERVER_CPUS'"; exit 1; }
+    loadgen_list="$(cpu_list "$LOADGEN_CPUS")" || { log "LOADGEN_CPUS: not a CPU list: '$LOADGEN_CPUS'"; exit 1; }
+    if [ -n "$(comm -12 <(sort -u <<<"$server_list") <(sort -u <<<"$loadgen_list"))" ]; then
+        log "SERVER_CPUS ($SERVER_CPUS) and LOADGEN_CPUS ($LOADGEN_CPUS) share CPUs"; exit 1
+    fi
+    # nproc counts the CPUs a process may run on, so this also fails on CPUs the machine lacks.
+    server_cores="$(taskset -c "$SERVER_CPUS" nproc 2>/dev/null)" || { log "SERVER_CPUS: no such CPUs here: '$SERVER_CPUS'"; exit 1; }
+    loadgen_cores="$(taskset -c "$LOADGEN_CPUS" nproc 2>/dev/null)" || { log "LOADGEN_CPUS: no such CPUs here: '$LOADGEN_CPUS'"; exit 1; }
+    LOADGEN=(taskset -c "$LOADGEN_CPUS" env NIO_SINGLETON_GROUP_LOOP_COUNT="$loadgen_cores")
+    SERVER_ENV=(NIO_SINGLETON_GROUP_LOOP_COUNT="$server_cores")
+    PINNING="the server on CPUs $SERVER_CPUS ($server_cores event loop$([ "$server_cores" = 1 ] || echo s)), the upstream and the driver on CPUs $LOADGEN_CPUS"
+fi
 
 ASSISTANTS_SERVER_BIN="${ASSISTANTS_SERVER_BIN:-$ROOT/.build/release/assistants-server}"
 ASSISTANTS_BENCH_BIN="${ASSISTANTS_BENCH_BIN:-$ROOT/.build/release/assistants-bench}"
@@ -129,7 +172,7 @@ else
     UPSTREAM_BASE="http://127.0.0.1:$UPSTREAM_PORT"
 fi
 log "starting upstream ($UPSTREAM_PROTOCOL): assistants-bench streams-upstream ${UPSTREAM_ARGS[*]}"
-"$ASSISTANTS_BENCH_BIN" streams-upstream "${UPSTREAM_ARGS[@]}" >"$BENCH_TMP/upstream.log" 2>&1 &
+"${LOADGEN[@]}" "$ASSISTANTS_BENCH_BIN" streams-upstream "${UPSTREAM_ARGS[@]}" >"$BENCH_TMP/upstream.log" 2>&1 &
 UPSTREAM_PID=$!
 track_pid "$UPSTREAM_PID"
 if ! wait_http "$UPSTREAM_BASE/health" "$UPSTREAM_PID" upstream "${UPSTREAM_CURL[@]}"; then
@@ -140,7 +183,9 @@ fi
 start_server ASSISTANTS_UPSTREAM_URL="$UPSTREAM_BASE/v1" ASSISTANTS_UPSTREAM_API_KEY=bench-upstream-key "${SERVER_TLS_ENV[@]}" \
     ASSISTANTS_MAX_CONNECTIONS="$MAX_CONNECTIONS" ASSISTANTS_UPSTREAM_MAX_CONNECTIONS="$UPSTREAM_MAX_CONNECTIONS" \
     ASSISTANTS_IDLE_TIMEOUT_SECONDS="$IDLE_TIMEOUT" ASSISTANTS_SLOW_REQUEST_SECONDS="$SLOW_REQUEST" \
-    ASSISTANTS_LOCAL_MODEL=off ASSISTANTS_EMBEDDING_MODEL=none
+    ASSISTANTS_LOCAL_MODEL=off ASSISTANTS_EMBEDDING_MODEL=none "${SERVER_ENV[@]}"
+# Every thread the server has now; those it makes later inherit their maker's CPUs.
+if [ -n "$SERVER_CPUS" ]; then taskset -a -p -c "$SERVER_CPUS" "$SERVER_PID" >/dev/null; fi
 SERVER_FD_LIMIT="$(awk '/Max open files/ {print $4}' "/proc/$SERVER_PID/limits")"
 idle_rss_kb="$(proc_status_kb "$SERVER_PID" VmRSS)"
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -151,7 +196,7 @@ status=0
 # sitting: what the hypervisor took (steal) and what processes other than these three used.
 STAT_BEFORE="$(date +%s.%N) $(head -n 1 /proc/stat)"
 DRIVER_START="${STAT_BEFORE%% *}"
-timeout 3600 "$ASSISTANTS_BENCH_BIN" streams-driver \
+timeout 3600 "${LOADGEN[@]}" "$ASSISTANTS_BENCH_BIN" streams-driver \
     --base-url "$BASE_URL" --server-pid "$SERVER_PID" --clk-tck "$(getconf CLK_TCK)" \
     --streams "$STREAMS" --deltas "$DELTAS" --rate "$RATE" \
     --read-timeout "$(awk -v i="$INTERVAL" 'BEGIN {print int(i * 3 + 30)}')" \
@@ -186,6 +231,7 @@ printf '\n== bench/streams.sh: %s streams x %s deltas every %s s, %s opened/s, S
     "$STREAMS" "$DELTAS" "$INTERVAL" "$RATE" "$UPSTREAM_PROTOCOL" "$UPSTREAM_SHAPE" "$ASSISTANTS_SERVER_BIN"
 printf 'load average before: %s; server: open files %s, ASSISTANTS_MAX_CONNECTIONS=%s, ASSISTANTS_UPSTREAM_MAX_CONNECTIONS=%s, idle timeout %s s, slow requests %s s; idle RSS %s MB\n' \
     "$LOAD_BEFORE" "$SERVER_FD_LIMIT" "$MAX_CONNECTIONS" "$UPSTREAM_MAX_CONNECTIONS" "$IDLE_TIMEOUT" "$SLOW_REQUEST" "$(kb_to_mb "$idle_rss_kb")"
+printf 'pinning: %s\n' "$PINNING"
 printf 'run admission: ASSISTANTS_RUN_ADMISSION_LAG_MS=%s\n' "${ASSISTANTS_RUN_ADMISSION_LAG_MS:-unset (the server default)}"
 verdict=0
 CPU_WAIT="$("$BENCH_PY" "$ROOT/bench/cpu_wait.py" report "$BENCH_TMP/cpu_wait.jsonl" "$DRIVER_START" 2>&1 || true)"
