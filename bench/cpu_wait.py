@@ -16,14 +16,12 @@ import time
 
 
 def threads(pid):
-    """(on-CPU ns, run-queue wait ns) summed over the threads of pid, the on-CPU ns by thread
-    name, and [on-CPU ns, wait ns] by thread id; None once it has ended."""
+    """[on-CPU ns, run-queue wait ns, name] by thread id, over the threads of pid; None once it
+    has ended."""
     try:
         tids = os.listdir(f"/proc/{pid}/task")
     except OSError:
         return None
-    cpu = wait = 0
-    by_name = {}
     by_tid = {}
     for tid in tids:
         try:
@@ -33,11 +31,8 @@ def threads(pid):
                 name = f.read().strip()
         except OSError:
             continue  # a thread that ended between the listing and the read
-        cpu += int(fields[0])
-        wait += int(fields[1])
-        by_name[name] = by_name.get(name, 0) + int(fields[0])
-        by_tid[tid] = [int(fields[0]), int(fields[1])]
-    return cpu, wait, by_name, by_tid
+        by_tid[tid] = [int(fields[0]), int(fields[1]), name]
+    return by_tid
 
 
 def grown(before, after):
@@ -45,8 +40,8 @@ def grown(before, after):
     thread new since then counts whole, and one that ended is not taken off (a sum over the live
     threads shrank when a process's threads ended, as a driver's do as it finishes)."""
     cpu = wait = 0
-    for tid, (c, w) in after.items():
-        c0, w0 = before.get(tid, (0, 0))
+    for tid, (c, w, _) in after.items():
+        c0, w0, _ = before.get(tid, (0, 0, None))
         cpu += c - c0
         wait += w - w0
     return cpu, wait
@@ -72,9 +67,12 @@ def cpu_by_thread_name(out, name):
     last = {}
     for line in open(out):
         got = json.loads(line)["procs"].get(name)
-        if got:
-            last = got[2]
-    return {thread: ns / 1e9 for thread, ns in last.items()}
+        if got is not None:
+            last = got
+    by_name = {}
+    for cpu, _, thread in last.values():
+        by_name[thread] = by_name.get(thread, 0) + cpu / 1e9
+    return by_name
 
 
 def report(out, start):
@@ -87,7 +85,7 @@ def report(out, start):
         w["wall"] += b["t"] - a["t"]
         for name, got in b["procs"].items():
             if name in a["procs"]:
-                cpu, wait = grown(a["procs"][name][3], got[3])
+                cpu, wait = grown(a["procs"][name], got)
                 p = w["procs"].setdefault(name, [0, 0])
                 p[0] += cpu / 1e9
                 p[1] += wait / 1e9

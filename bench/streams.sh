@@ -71,19 +71,6 @@ SLOW_REQUEST="${SLOW_REQUEST:-10}"
 SERVER_CPUS="${SERVER_CPUS:-}"
 LOADGEN_CPUS="${LOADGEN_CPUS:-}"
 
-# cpu_list LIST: the CPUs of a taskset list ("0-1,3"), one a line; fails on a malformed one.
-cpu_list() {
-    local part
-    local -a parts
-    IFS=',' read -r -a parts <<<"$1"
-    for part in "${parts[@]}"; do
-        case "$part" in
-            *[!0-9-]* | "" | -* | *-) return 1 ;;
-            *-*) seq "${part%-*}" "${part#*-}" ;;
-            *) echo "$part" ;;
-        esac
-    done
-}
 # Pinning: LOADGEN runs the upstream and the driver on their CPUs, with a loop per CPU;
 # SERVER_ENV gives the server a loop per CPU of its own, and it is pinned once started.
 LOADGEN=()
@@ -92,14 +79,13 @@ PINNING="none: the server, the upstream and the driver share every core"
 if [ -n "$SERVER_CPUS$LOADGEN_CPUS" ]; then
     [ -n "$SERVER_CPUS" ] && [ -n "$LOADGEN_CPUS" ] || { log "set both SERVER_CPUS and LOADGEN_CPUS, or neither"; exit 1; }
     command -v taskset >/dev/null 2>&1 || { log "SERVER_CPUS and LOADGEN_CPUS need taskset (util-linux)"; exit 1; }
-    server_list="$(cpu_list "$SERVER_CPUS")" || { log "SERVER_CPUS: not a CPU list: '$SERVER_CPUS'"; exit 1; }
-    loadgen_list="$(cpu_list "$LOADGEN_CPUS")" || { log "LOADGEN_CPUS: not a CPU list: '$LOADGEN_CPUS'"; exit 1; }
-    if [ -n "$(comm -12 <(sort -u <<<"$server_list") <(sort -u <<<"$loadgen_list"))" ]; then
+    # taskset parses each list (and fails on a malformed one or on CPUs the machine lacks); nproc
+    # counts the CPUs it allows, so the two lists share none when their union counts both.
+    server_cores="$(taskset -c "$SERVER_CPUS" nproc 2>/dev/null)" || { log "SERVER_CPUS: not a list of this machine's CPUs: '$SERVER_CPUS'"; exit 1; }
+    loadgen_cores="$(taskset -c "$LOADGEN_CPUS" nproc 2>/dev/null)" || { log "LOADGEN_CPUS: not a list of this machine's CPUs: '$LOADGEN_CPUS'"; exit 1; }
+    if [ "$(taskset -c "$SERVER_CPUS,$LOADGEN_CPUS" nproc)" != $((server_cores + loadgen_cores)) ]; then
         log "SERVER_CPUS ($SERVER_CPUS) and LOADGEN_CPUS ($LOADGEN_CPUS) share CPUs"; exit 1
     fi
-    # nproc counts the CPUs a process may run on, so this also fails on CPUs the machine lacks.
-    server_cores="$(taskset -c "$SERVER_CPUS" nproc 2>/dev/null)" || { log "SERVER_CPUS: no such CPUs here: '$SERVER_CPUS'"; exit 1; }
-    loadgen_cores="$(taskset -c "$LOADGEN_CPUS" nproc 2>/dev/null)" || { log "LOADGEN_CPUS: no such CPUs here: '$LOADGEN_CPUS'"; exit 1; }
     LOADGEN=(taskset -c "$LOADGEN_CPUS" env NIO_SINGLETON_GROUP_LOOP_COUNT="$loadgen_cores")
     SERVER_ENV=(NIO_SINGLETON_GROUP_LOOP_COUNT="$server_cores")
     PINNING="the server on CPUs $SERVER_CPUS ($server_cores event loop$([ "$server_cores" = 1 ] || echo s)), the upstream and the driver on CPUs $LOADGEN_CPUS"
